@@ -1,0 +1,217 @@
+// Package storage is the contract between keyturn and the place it keeps its
+// state: API key records, signing keys, revocations and opaque tokens.
+//
+// Start with the role interfaces — [KeyStore], [SigningKeyStore],
+// [RevocationStore] and [OpaqueTokenStore] — and the record types they carry.
+// Consumers accept the narrowest interface they need; no store is required to
+// implement all of them, although the stores shipped with keyturn
+// ([github.com/keyturn/keyturn/storage/memory] and
+// [github.com/keyturn/keyturn/storage/sqlstore]) do. A host that keeps keyturn's
+// state in its own database implements the interfaces it needs and runs
+// [github.com/keyturn/keyturn/storage/storagetest.Run] from its tests.
+//
+// # Contract
+//
+// Every method takes a context first and honours its cancellation. A missing
+// record is reported with an error for which errors.Is(err, [ErrNotFound])
+// holds; a duplicate identifier on creation with [ErrExists]. Records are
+// passed and returned by value: a store never keeps a reference to a slice the
+// caller passed, nor hands out one it keeps, so callers may modify what they
+// receive. Times are stored with at least microsecond precision and returned
+// in UTC; the zero time means "not set".
+//
+// # Security
+//
+// Stores hold no secrets in the clear: a key record carries only a keyed hash
+// of its secret, an opaque token only a hash of itself, and signing keys arrive
+// already sealed when the host configured a key-encryption key. Stores never
+// log record contents.
+package storage
+
+import (
+	"context"
+	"errors"
+	"time"
+)
+
+// ErrNotFound reports that a record does not exist.
+var ErrNotFound = errors.New("keyturn/storage: not found")
+
+// ErrExists reports that a record with the same identifier already exists.
+var ErrExists = errors.New("keyturn/storage: already exists")
+
+// Key is the stored form of an API key, which is also a client_id /
+// client_secret pair: ID is the client_id.
+type Key struct {
+	// ID is the public key id, used for lookup. It is the client_id.
+	ID string
+	// Name is a human label chosen by the creator.
+	Name string
+	// Owner identifies who created the key (for example the subject of the
+	// token used to create it). It is opaque to storage.
+	Owner string
+	// Scope is the key's allowed scope, as canonical scope tokens.
+	Scope []string
+	// SecretHash is a keyed hash of the key's secret; never the secret.
+	SecretHash []byte
+	// TokenLifetime is the lifetime of the access tokens minted from the key.
+	TokenLifetime time.Duration
+	// CreatedAt is when the key was created.
+	CreatedAt time.Time
+	// ExpiresAt is when the key stops authenticating; zero means never.
+	ExpiresAt time.Time
+	// RevokedAt is when the key was revoked; zero means it is not revoked.
+	RevokedAt time.Time
+}
+
+// KeyStore keeps API key records.
+type KeyStore interface {
+	// CreateKey stores a new key. It returns an error wrapping ErrExists if a
+	// key with the same ID exists, revoked or not.
+	CreateKey(ctx context.Context, k Key) error
+
+	// Key returns the key with the given id, revoked or not, or an error
+	// wrapping ErrNotFound.
+	Key(ctx context.Context, id string) (Key, error)
+
+	// Keys returns up to limit keys whose ID sorts after the given one (all
+	// keys when after is empty), in ascending ID order, revoked keys
+	// included. A limit of zero or less means no limit. Paging with the last
+	// ID of each page as the next after visits every key exactly once.
+	Keys(ctx context.Context, after string, limit int) ([]Key, error)
+
+	// RevokeKey marks the key revoked at the given time. Revoking a revoked
+	// key succeeds and keeps the first revocation time. It returns an error
+	// wrapping ErrNotFound if there is no such key.
+	RevokeKey(ctx context.Context, id string, at time.Time) error
+}
+
+// SigningKey is a stored token-signing key pair. Its lifecycle is decided by
+// the token package; storage keeps the times it is given.
+type SigningKey struct {
+	// ID is the key's kid.
+	ID string
+	// Algorithm is the JWS algorithm the key signs with, e.g. "EdDSA".
+	Algorithm string
+	// Private is the private key as the token package encodes it (PKCS #8,
+	// possibly sealed with a host-supplied key-encryption key).
+	Private []byte
+	// Public is the public key in PKIX form.
+	Public []byte
+	// CreatedAt is when the key was generated and published.
+	CreatedAt time.Time
+	// NotBefore is when the key may start signing.
+	NotBefore time.Time
+	// NotAfter is when the key stops signing; zero means not scheduled.
+	NotAfter time.Time
+	// ExpiresAt is when the key is no longer needed to verify tokens and may
+	// be deleted; zero means not scheduled.
+	ExpiresAt time.Time
+}
+
+// SigningKeyStore keeps token-signing keys.
+type SigningKeyStore interface {
+	// AddSigningKey stores a new signing key. It returns an error wrapping
+	// ErrExists if a key with the same ID exists.
+	AddSigningKey(ctx context.Context, k SigningKey) error
+
+	// SigningKeys returns every stored signing key, ordered by NotBefore and
+	// then ID.
+	SigningKeys(ctx context.Context) ([]SigningKey, error)
+
+	// RetireSigningKey sets the key's NotAfter and ExpiresAt. A time only
+	// moves earlier: a value later than one already set is ignored, so
+	// retiring twice keeps the earlier schedule. It returns an error wrapping
+	// ErrNotFound if there is no such key.
+	RetireSigningKey(ctx context.Context, id string, notAfter, expiresAt time.Time) error
+
+	// DeleteSigningKey removes the key. Deleting a missing key succeeds.
+	DeleteSigningKey(ctx context.Context, id string) error
+}
+
+// RevocationKind says what a revocation refers to.
+type RevocationKind uint8
+
+const (
+	// RevokedToken revokes one access token, identified by its jti.
+	RevokedToken RevocationKind = 1
+	// RevokedClient revokes every access token issued to a client (key) id
+	// before the revocation time.
+	RevokedClient RevocationKind = 2
+)
+
+// String returns "token" or "client".
+func (k RevocationKind) String() string {
+	switch k {
+	case RevokedToken:
+		return "token"
+	case RevokedClient:
+		return "client"
+	}
+	return "unknown"
+}
+
+// Revocation records that a token or every token of a client was revoked.
+type Revocation struct {
+	Kind RevocationKind
+	// ID is the token's jti or the client id.
+	ID string
+	// RevokedAt is when the revocation took effect.
+	RevokedAt time.Time
+	// ExpiresAt is when no token covered by the revocation can still be
+	// valid, after which the record may be swept; zero means keep forever.
+	ExpiresAt time.Time
+}
+
+// RevocationStore keeps revocations.
+type RevocationStore interface {
+	// AddRevocation records a revocation. Adding one that exists (same Kind
+	// and ID) succeeds, keeps the earlier RevokedAt and the later ExpiresAt
+	// (zero counting as latest).
+	AddRevocation(ctx context.Context, r Revocation) error
+
+	// Revocation returns the revocation of the given kind and id, or an
+	// error wrapping ErrNotFound.
+	Revocation(ctx context.Context, kind RevocationKind, id string) (Revocation, error)
+
+	// RevocationsSince returns up to limit revocations with RevokedAt at or
+	// after since, ordered by RevokedAt, then Kind, then ID. A limit of zero
+	// or less means no limit. It lets a process catch up with revocations
+	// made by other processes.
+	RevocationsSince(ctx context.Context, since time.Time, limit int) ([]Revocation, error)
+}
+
+// OpaqueToken is the stored form of an opaque (reference) access token.
+type OpaqueToken struct {
+	// Hash is a hash of the token string; never the token itself.
+	Hash []byte
+	// ClientID is the client the token was issued to.
+	ClientID string
+	// Claims is the token's claim set, encoded by the token package.
+	Claims []byte
+	// ExpiresAt is the token's expiry, after which it may be swept.
+	ExpiresAt time.Time
+}
+
+// OpaqueTokenStore keeps opaque access tokens.
+type OpaqueTokenStore interface {
+	// AddOpaqueToken stores a token. It returns an error wrapping ErrExists
+	// if a token with the same hash exists.
+	AddOpaqueToken(ctx context.Context, t OpaqueToken) error
+
+	// OpaqueToken returns the token with the given hash, expired or not, or
+	// an error wrapping ErrNotFound.
+	OpaqueToken(ctx context.Context, hash []byte) (OpaqueToken, error)
+
+	// DeleteOpaqueToken removes the token. Deleting a missing token succeeds.
+	DeleteOpaqueToken(ctx context.Context, hash []byte) error
+}
+
+// Sweeper removes records that can no longer matter.
+type Sweeper interface {
+	// Sweep deletes opaque tokens and revocations whose ExpiresAt is set and
+	// not after now, and signing keys whose ExpiresAt is set and not after
+	// now. It returns how many records it deleted. Sweeping twice is
+	// harmless.
+	Sweep(ctx context.Context, now time.Time) (int, error)
+}
