@@ -1,0 +1,436 @@
+// Package memory is an in-memory keyturn store, for tests and for a single
+// process that can afford to forget.
+//
+// Start with [New]: the [*Store] it returns implements every role interface of
+// [github.com/keyturn/keyturn/storage] — [storage.KeyStore],
+// [storage.SigningKeyStore], [storage.RevocationStore],
+// [storage.OpaqueTokenStore] and [storage.Sweeper] — and is safe for
+// concurrent use by multiple goroutines.
+//
+// Nothing persists: every key, signing key, revocation and opaque token is
+// lost when the process exits, and two processes never see each other's
+// records. Use [github.com/keyturn/keyturn/storage/sqlstore] when state must
+// survive a restart or be shared.
+//
+// # Contract
+//
+// The store follows the contract in [github.com/keyturn/keyturn/storage] and
+// passes [github.com/keyturn/keyturn/storage/storagetest.Run]. Records are
+// copied in and out, so neither the caller's slices nor the returned ones are
+// shared with the store. Times are kept at full (nanosecond) precision and
+// returned in UTC. Every method first checks its context and returns an error
+// wrapping the context's error if it is done, without touching the store.
+// Revoking a key or adding a revocation with a zero time is an error, because
+// the zero time means "not revoked".
+//
+// # Security
+//
+// The store holds only what it is given, which under the storage contract is
+// never a secret in the clear, and it never logs. Errors name a key by at most
+// a short excerpt of its public ID and never include a token hash.
+package memory
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/keyturn/keyturn/storage"
+)
+
+var (
+	_ storage.KeyStore         = (*Store)(nil)
+	_ storage.SigningKeyStore  = (*Store)(nil)
+	_ storage.RevocationStore  = (*Store)(nil)
+	_ storage.OpaqueTokenStore = (*Store)(nil)
+	_ storage.Sweeper          = (*Store)(nil)
+)
+
+// errZeroTime is returned when a revocation carries no time.
+var errZeroTime = errors.New("keyturn/memory: revocation time is zero")
+
+// Store is an in-memory store. The zero value is not usable; call [New].
+type Store struct {
+	mu sync.RWMutex
+
+	keys   map[string]storage.Key // by ID
+	keyIDs []string               // every key ID, sorted ascending
+
+	signing map[string]storage.SigningKey // by ID
+
+	revocations map[revocationID]storage.Revocation
+
+	opaque map[string]storage.OpaqueToken // by string(Hash)
+}
+
+type revocationID struct {
+	kind storage.RevocationKind
+	id   string
+}
+
+// New returns an empty store.
+func New() *Store {
+	return &Store{
+		keys:        make(map[string]storage.Key),
+		signing:     make(map[string]storage.SigningKey),
+		revocations: make(map[revocationID]storage.Revocation),
+		opaque:      make(map[string]storage.OpaqueToken),
+	}
+}
+
+// CreateKey implements [storage.KeyStore].
+func (s *Store) CreateKey(ctx context.Context, k storage.Key) error {
+	if err := ctx.Err(); err != nil {
+		return ctxError(err)
+	}
+	k = copyKey(k)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if _, ok := s.keys[k.ID]; ok {
+		return fmt.Errorf("keyturn/memory: key %s: %w", excerpt(k.ID), storage.ErrExists)
+	}
+	s.keys[k.ID] = k
+	i, _ := slices.BinarySearch(s.keyIDs, k.ID)
+	s.keyIDs = slices.Insert(s.keyIDs, i, k.ID)
+	return nil
+}
+
+// Key implements [storage.KeyStore].
+func (s *Store) Key(ctx context.Context, id string) (storage.Key, error) {
+	if err := ctx.Err(); err != nil {
+		return storage.Key{}, ctxError(err)
+	}
+	s.mu.RLock()
+	k, ok := s.keys[id]
+	s.mu.RUnlock()
+	if !ok {
+		return storage.Key{}, fmt.Errorf("keyturn/memory: key %s: %w", excerpt(id), storage.ErrNotFound)
+	}
+	return copyKey(k), nil
+}
+
+// Keys implements [storage.KeyStore].
+func (s *Store) Keys(ctx context.Context, after string, limit int) ([]storage.Key, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, ctxError(err)
+	}
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	start := 0
+	if after != "" {
+		// First ID strictly greater than after.
+		i, found := slices.BinarySearch(s.keyIDs, after)
+		if found {
+			i++
+		}
+		start = i
+	}
+	ids := s.keyIDs[start:]
+	if limit > 0 && limit < len(ids) {
+		ids = ids[:limit]
+	}
+	out := make([]storage.Key, len(ids))
+	for i, id := range ids {
+		out[i] = copyKey(s.keys[id])
+	}
+	return out, nil
+}
+
+// RevokeKey implements [storage.KeyStore]. A zero at is an error.
+func (s *Store) RevokeKey(ctx context.Context, id string, at time.Time) error {
+	if err := ctx.Err(); err != nil {
+		return ctxError(err)
+	}
+	if at.IsZero() {
+		return errZeroTime
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	k, ok := s.keys[id]
+	if !ok {
+		return fmt.Errorf("keyturn/memory: key %s: %w", excerpt(id), storage.ErrNotFound)
+	}
+	if k.RevokedAt.IsZero() {
+		k.RevokedAt = at.UTC()
+		s.keys[id] = k
+	}
+	return nil
+}
+
+// AddSigningKey implements [storage.SigningKeyStore].
+func (s *Store) AddSigningKey(ctx context.Context, k storage.SigningKey) error {
+	if err := ctx.Err(); err != nil {
+		return ctxError(err)
+	}
+	k = copySigningKey(k)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if _, ok := s.signing[k.ID]; ok {
+		return fmt.Errorf("keyturn/memory: signing key %s: %w", excerpt(k.ID), storage.ErrExists)
+	}
+	s.signing[k.ID] = k
+	return nil
+}
+
+// SigningKeys implements [storage.SigningKeyStore].
+func (s *Store) SigningKeys(ctx context.Context) ([]storage.SigningKey, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, ctxError(err)
+	}
+	s.mu.RLock()
+	out := make([]storage.SigningKey, 0, len(s.signing))
+	for _, k := range s.signing {
+		out = append(out, copySigningKey(k))
+	}
+	s.mu.RUnlock()
+	slices.SortFunc(out, func(a, b storage.SigningKey) int {
+		if c := a.NotBefore.Compare(b.NotBefore); c != 0 {
+			return c
+		}
+		return strings.Compare(a.ID, b.ID)
+	})
+	return out, nil
+}
+
+// RetireSigningKey implements [storage.SigningKeyStore]. A zero notAfter or
+// expiresAt leaves that time as it is.
+func (s *Store) RetireSigningKey(ctx context.Context, id string, notAfter, expiresAt time.Time) error {
+	if err := ctx.Err(); err != nil {
+		return ctxError(err)
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	k, ok := s.signing[id]
+	if !ok {
+		return fmt.Errorf("keyturn/memory: signing key %s: %w", excerpt(id), storage.ErrNotFound)
+	}
+	k.NotAfter = earlier(k.NotAfter, notAfter)
+	k.ExpiresAt = earlier(k.ExpiresAt, expiresAt)
+	s.signing[id] = k
+	return nil
+}
+
+// DeleteSigningKey implements [storage.SigningKeyStore].
+func (s *Store) DeleteSigningKey(ctx context.Context, id string) error {
+	if err := ctx.Err(); err != nil {
+		return ctxError(err)
+	}
+	s.mu.Lock()
+	delete(s.signing, id)
+	s.mu.Unlock()
+	return nil
+}
+
+// AddRevocation implements [storage.RevocationStore]. A zero RevokedAt is an
+// error.
+func (s *Store) AddRevocation(ctx context.Context, r storage.Revocation) error {
+	if err := ctx.Err(); err != nil {
+		return ctxError(err)
+	}
+	if r.RevokedAt.IsZero() {
+		return errZeroTime
+	}
+	r.RevokedAt = utc(r.RevokedAt)
+	r.ExpiresAt = utc(r.ExpiresAt)
+	rid := revocationID{r.Kind, r.ID}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if old, ok := s.revocations[rid]; ok {
+		if old.RevokedAt.Before(r.RevokedAt) {
+			r.RevokedAt = old.RevokedAt
+		}
+		if old.ExpiresAt.IsZero() || (!r.ExpiresAt.IsZero() && old.ExpiresAt.After(r.ExpiresAt)) {
+			r.ExpiresAt = old.ExpiresAt
+		}
+	}
+	s.revocations[rid] = r
+	return nil
+}
+
+// Revocation implements [storage.RevocationStore].
+func (s *Store) Revocation(ctx context.Context, kind storage.RevocationKind, id string) (storage.Revocation, error) {
+	if err := ctx.Err(); err != nil {
+		return storage.Revocation{}, ctxError(err)
+	}
+	s.mu.RLock()
+	r, ok := s.revocations[revocationID{kind, id}]
+	s.mu.RUnlock()
+	if !ok {
+		return storage.Revocation{}, fmt.Errorf("keyturn/memory: %s revocation %s: %w", kind, excerpt(id), storage.ErrNotFound)
+	}
+	return r, nil
+}
+
+// RevocationsSince implements [storage.RevocationStore].
+func (s *Store) RevocationsSince(ctx context.Context, since time.Time, limit int) ([]storage.Revocation, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, ctxError(err)
+	}
+	s.mu.RLock()
+	var out []storage.Revocation
+	for _, r := range s.revocations {
+		if !r.RevokedAt.Before(since) {
+			out = append(out, r)
+		}
+	}
+	s.mu.RUnlock()
+	slices.SortFunc(out, func(a, b storage.Revocation) int {
+		if c := a.RevokedAt.Compare(b.RevokedAt); c != 0 {
+			return c
+		}
+		if a.Kind != b.Kind {
+			if a.Kind < b.Kind {
+				return -1
+			}
+			return 1
+		}
+		return strings.Compare(a.ID, b.ID)
+	})
+	if limit > 0 && limit < len(out) {
+		out = out[:limit:limit]
+	}
+	return out, nil
+}
+
+// AddOpaqueToken implements [storage.OpaqueTokenStore].
+func (s *Store) AddOpaqueToken(ctx context.Context, t storage.OpaqueToken) error {
+	if err := ctx.Err(); err != nil {
+		return ctxError(err)
+	}
+	t = copyOpaqueToken(t)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if _, ok := s.opaque[string(t.Hash)]; ok {
+		return fmt.Errorf("keyturn/memory: opaque token: %w", storage.ErrExists)
+	}
+	s.opaque[string(t.Hash)] = t
+	return nil
+}
+
+// OpaqueToken implements [storage.OpaqueTokenStore].
+func (s *Store) OpaqueToken(ctx context.Context, hash []byte) (storage.OpaqueToken, error) {
+	if err := ctx.Err(); err != nil {
+		return storage.OpaqueToken{}, ctxError(err)
+	}
+	s.mu.RLock()
+	t, ok := s.opaque[string(hash)]
+	s.mu.RUnlock()
+	if !ok {
+		return storage.OpaqueToken{}, fmt.Errorf("keyturn/memory: opaque token: %w", storage.ErrNotFound)
+	}
+	return copyOpaqueToken(t), nil
+}
+
+// DeleteOpaqueToken implements [storage.OpaqueTokenStore].
+func (s *Store) DeleteOpaqueToken(ctx context.Context, hash []byte) error {
+	if err := ctx.Err(); err != nil {
+		return ctxError(err)
+	}
+	s.mu.Lock()
+	delete(s.opaque, string(hash))
+	s.mu.Unlock()
+	return nil
+}
+
+// Sweep implements [storage.Sweeper]. It deletes opaque tokens, revocations
+// and signing keys whose ExpiresAt is set and not after now; API key records
+// are never swept.
+func (s *Store) Sweep(ctx context.Context, now time.Time) (int, error) {
+	if err := ctx.Err(); err != nil {
+		return 0, ctxError(err)
+	}
+	expired := func(t time.Time) bool { return !t.IsZero() && !t.After(now) }
+	n := 0
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for h, t := range s.opaque {
+		if expired(t.ExpiresAt) {
+			delete(s.opaque, h)
+			n++
+		}
+	}
+	for id, r := range s.revocations {
+		if expired(r.ExpiresAt) {
+			delete(s.revocations, id)
+			n++
+		}
+	}
+	for id, k := range s.signing {
+		if expired(k.ExpiresAt) {
+			delete(s.signing, id)
+			n++
+		}
+	}
+	return n, nil
+}
+
+// ctxError wraps a context's error so that errors.Is finds it.
+func ctxError(err error) error {
+	return fmt.Errorf("keyturn/memory: %w", err)
+}
+
+// utc returns t in UTC without a monotonic reading; the zero time, in any
+// location, becomes the zero time.
+func utc(t time.Time) time.Time {
+	if t.IsZero() {
+		return time.Time{}
+	}
+	return t.UTC()
+}
+
+// earlier returns the earlier of a and b, where a zero time counts as later
+// than any other.
+func earlier(a, b time.Time) time.Time {
+	b = utc(b)
+	if a.IsZero() || (!b.IsZero() && b.Before(a)) {
+		return b
+	}
+	return a
+}
+
+func copyKey(k storage.Key) storage.Key {
+	k.Scope = slices.Clone(k.Scope)
+	k.SecretHash = slices.Clone(k.SecretHash)
+	k.CreatedAt = utc(k.CreatedAt)
+	k.ExpiresAt = utc(k.ExpiresAt)
+	k.RevokedAt = utc(k.RevokedAt)
+	return k
+}
+
+func copySigningKey(k storage.SigningKey) storage.SigningKey {
+	k.Private = slices.Clone(k.Private)
+	k.Public = slices.Clone(k.Public)
+	k.CreatedAt = utc(k.CreatedAt)
+	k.NotBefore = utc(k.NotBefore)
+	k.NotAfter = utc(k.NotAfter)
+	k.ExpiresAt = utc(k.ExpiresAt)
+	return k
+}
+
+func copyOpaqueToken(t storage.OpaqueToken) storage.OpaqueToken {
+	t.Hash = slices.Clone(t.Hash)
+	t.Claims = slices.Clone(t.Claims)
+	t.ExpiresAt = utc(t.ExpiresAt)
+	return t
+}
+
+// excerpt returns a short, quoted, printable excerpt of a public identifier
+// for error text.
+func excerpt(id string) string {
+	const max = 32
+	if len(id) > max {
+		// Cut on a rune boundary.
+		cut := max
+		for cut > 0 && !isRuneStart(id[cut]) {
+			cut--
+		}
+		return fmt.Sprintf("%q…", id[:cut])
+	}
+	return fmt.Sprintf("%q", id)
+}
+
+func isRuneStart(b byte) bool { return b&0xC0 != 0x80 }
