@@ -68,8 +68,10 @@ import (
 
 const (
 	// MaxLength is the longest scope string, in bytes, that Parse accepts.
-	// New applies the same bound to its tokens joined by single spaces.
-	MaxLength = 4096
+	// New applies the same bound to its tokens joined by single spaces. It
+	// leaves room for 50 compound scopes on UUID entities with a few
+	// permissions each.
+	MaxLength = 8192
 
 	// MaxTokens is the most scope tokens, counted as written (before
 	// duplicates are folded), that Parse and New accept.
@@ -96,11 +98,12 @@ type Set struct {
 
 // set is the shared, never-modified representation behind a non-empty Set.
 type set struct {
-	str   string   // canonical string
-	toks  []string // canonical tokens, sorted bytewise
-	plain []string // plain tokens, sorted, unique
-	ents  []entity // compound grants, sorted by id, canonical
-	wild  int      // index+1 of the entity "*" in ents; 0 if none
+	str   string         // canonical string
+	toks  []string       // canonical tokens, sorted bytewise
+	plain []string       // plain tokens, sorted, unique
+	ents  []entity       // compound grants, sorted by id, canonical
+	index map[string]int // entity id to index in ents; nil for few entities
+	wild  int            // index+1 of the entity "*" in ents; 0 if none
 }
 
 // entity is the canonical grant on one entity.
@@ -121,17 +124,21 @@ func Parse(s string) (Set, error) {
 	if len(s) > MaxLength {
 		return Set{}, fmt.Errorf("%w: longer than %d bytes", ErrMalformed, MaxLength)
 	}
-	var b builder
-	start, n := 0, 0
+	n := strings.Count(s, " ") + 1
+	if n > MaxTokens {
+		return Set{}, fmt.Errorf("%w: more than %d scope tokens", ErrMalformed, MaxTokens)
+	}
+	b := builder{plain: make([]string, 0, n)}
+	if strings.Contains(s, CompoundPrefix) {
+		b.pairs = make([]pair, 0, n+strings.Count(s, ","))
+	}
+	start := 0
 	for i := 0; i <= len(s); i++ {
 		if i < len(s) && s[i] != ' ' {
 			continue
 		}
 		if i == start {
 			return Set{}, fmt.Errorf("%w: byte %d: empty scope token (leading, trailing or repeated space)", ErrMalformed, start)
-		}
-		if n++; n > MaxTokens {
-			return Set{}, fmt.Errorf("%w: more than %d scope tokens", ErrMalformed, MaxTokens)
 		}
 		if off, why := b.add(s[start:i]); why != "" {
 			return Set{}, fmt.Errorf("%w: byte %d: %s", ErrMalformed, start+off, why)
@@ -280,14 +287,11 @@ func nextPerm(perms string) (perm, rest string) {
 // into a canonical set.
 type builder struct {
 	plain []string
-	ents  map[string]*grant
+	pairs []pair
 }
 
-// grant accumulates the permissions seen for one entity.
-type grant struct {
-	all   bool
-	perms []string
-}
+// pair is one permission (possibly "*") on one entity (possibly "*").
+type pair struct{ e, p string }
 
 // add checks tok and records it. It returns a reason if tok is malformed.
 func (b *builder) add(tok string) (off int, why string) {
@@ -302,88 +306,132 @@ func (b *builder) add(tok string) (off int, why string) {
 	for perms != "" {
 		var p string
 		p, perms = nextPerm(perms)
-		b.grant(ent, p)
+		b.pairs = append(b.pairs, pair{ent, p})
 	}
 	return 0, ""
 }
 
-// grant records the permission p on entity e; p may be "*".
-func (b *builder) grant(e, p string) {
-	if b.ents == nil {
-		b.ents = make(map[string]*grant)
-	}
-	g := b.ents[e]
-	if g == nil {
-		g = new(grant)
-		b.ents[e] = g
-	}
-	if p == Wildcard {
-		g.all, g.perms = true, nil
-	} else if !g.all {
-		g.perms = append(g.perms, p)
-	}
-}
-
-// grantEntity records everything e grants.
+// grantEntity records everything e grants, on the entity id.
 func (b *builder) grantEntity(id string, e *entity) {
 	if e.all {
-		b.grant(id, Wildcard)
+		b.pairs = append(b.pairs, pair{id, Wildcard})
 		return
 	}
 	for _, p := range e.perms {
-		b.grant(id, p)
+		b.pairs = append(b.pairs, pair{id, p})
 	}
 }
 
+// indexThreshold is the number of entities from which a set keeps a map
+// from entity id to grant; below it a linear scan is faster.
+const indexThreshold = 8
+
 // build returns the canonical set of what was added.
 func (b *builder) build() Set {
-	plain := slices.Compact(slices.Sorted(slices.Values(b.plain)))
-	var ents []entity
-	wild := b.ents[Wildcard]
-	if wild != nil && !wild.all {
-		wild.perms = slices.Compact(slices.Sorted(slices.Values(wild.perms)))
+	slices.Sort(b.plain)
+	plain := slices.Compact(b.plain)
+	slices.SortFunc(b.pairs, func(x, y pair) int {
+		if c := strings.Compare(x.e, y.e); c != 0 {
+			return c
+		}
+		return strings.Compare(x.p, y.p)
+	})
+	pairs := slices.Compact(b.pairs)
+
+	// The grant on "*" covers what it grants on every other entity, so
+	// find it first.
+	var wild entity
+	hasWild := false
+	for i := 0; i < len(pairs); {
+		j := i + 1
+		for j < len(pairs) && pairs[j].e == pairs[i].e {
+			j++
+		}
+		if pairs[i].e == Wildcard {
+			wild, hasWild = group(pairs[i:j]), true
+			break
+		}
+		i = j
 	}
-	for id, g := range b.ents {
-		e := entity{id: id, all: g.all}
-		if !g.all {
-			e.perms = g.perms
-			if id != Wildcard {
-				e.perms = slices.Compact(slices.Sorted(slices.Values(e.perms)))
+
+	var ents []entity
+	backing := make([]string, 0, len(pairs)) // holds every entity's perms
+	for i := 0; i < len(pairs); {
+		j := i + 1
+		for j < len(pairs) && pairs[j].e == pairs[i].e {
+			j++
+		}
+		g := pairs[i:j]
+		i = j
+		if g[0].e == Wildcard {
+			ents = append(ents, wild)
+			continue
+		}
+		if hasWild && wild.all {
+			continue
+		}
+		if hasPerm(g, Wildcard) {
+			ents = append(ents, entity{id: g[0].e, all: true})
+			continue
+		}
+		start := len(backing)
+		for _, x := range g {
+			if !hasWild || !search(wild.perms, x.p) {
+				backing = append(backing, x.p)
 			}
 		}
-		if id != Wildcard && wild != nil {
-			// The entity "*" covers what it grants on every entity.
-			if wild.all {
-				continue
-			}
-			if !e.all {
-				e.perms = slices.DeleteFunc(e.perms, func(p string) bool {
-					_, found := slices.BinarySearch(wild.perms, p)
-					return found
-				})
-				if len(e.perms) == 0 {
-					continue
-				}
-			}
+		if len(backing) == start {
+			continue // everything it granted is granted on "*"
 		}
+		e := entity{id: g[0].e, perms: backing[start:len(backing):len(backing)]}
 		ents = append(ents, e)
 	}
 	if len(plain) == 0 && len(ents) == 0 {
 		return Set{}
 	}
-	slices.SortFunc(ents, func(a, b entity) int { return strings.Compare(a.id, b.id) })
+
 	p := &set{plain: plain, ents: ents}
+	if len(ents) >= indexThreshold {
+		p.index = make(map[string]int, len(ents))
+	}
 	p.toks = make([]string, 0, len(plain)+len(ents))
 	p.toks = append(p.toks, plain...)
-	for i, e := range ents {
+	for i := range ents {
+		e := &ents[i]
 		if e.id == Wildcard {
 			p.wild = i + 1
+		}
+		if p.index != nil {
+			p.index[e.id] = i
 		}
 		p.toks = append(p.toks, e.token())
 	}
 	slices.Sort(p.toks)
 	p.str = strings.Join(p.toks, " ")
 	return Set{p: p}
+}
+
+// group turns the sorted, unique pairs of one entity into its grant. A "*"
+// permission absorbs the others.
+func group(g []pair) entity {
+	if hasPerm(g, Wildcard) {
+		return entity{id: g[0].e, all: true}
+	}
+	e := entity{id: g[0].e, perms: make([]string, len(g))}
+	for i, x := range g {
+		e.perms[i] = x.p
+	}
+	return e
+}
+
+// hasPerm reports whether one of the pairs grants p.
+func hasPerm(g []pair, p string) bool {
+	for _, x := range g {
+		if x.p == p {
+			return true
+		}
+	}
+	return false
 }
 
 // token returns e as one canonical compound token.
@@ -403,22 +451,46 @@ func (e *entity) has(p string) bool {
 	if e.all {
 		return true
 	}
-	if p == Wildcard {
+	return p != Wildcard && search(e.perms, p)
+}
+
+// search reports whether x is in the sorted slice a. Short slices are
+// scanned; longer ones binary-searched.
+func search(a []string, x string) bool {
+	if len(a) <= 8 {
+		for _, y := range a {
+			if y == x {
+				return true
+			}
+		}
 		return false
 	}
-	_, found := slices.BinarySearch(e.perms, p)
-	return found
+	lo, hi := 0, len(a)
+	for lo < hi {
+		m := int(uint(lo+hi) >> 1)
+		if a[m] < x {
+			lo = m + 1
+		} else {
+			hi = m
+		}
+	}
+	return lo < len(a) && a[lo] == x
 }
 
 // find returns the grant on exactly the entity id, or nil.
 func (s *set) find(id string) *entity {
-	i, found := slices.BinarySearchFunc(s.ents, id, func(e entity, id string) int {
-		return strings.Compare(e.id, id)
-	})
-	if !found {
+	if s.index != nil {
+		if i, ok := s.index[id]; ok {
+			return &s.ents[i]
+		}
 		return nil
 	}
-	return &s.ents[i]
+	for i := range s.ents {
+		if s.ents[i].id == id {
+			return &s.ents[i]
+		}
+	}
+	return nil
 }
 
 // wildcard returns the grant on the entity "*", or nil.
@@ -494,8 +566,7 @@ func (s Set) Contains(tok string) bool {
 		return false
 	}
 	if !compound {
-		_, found := slices.BinarySearch(s.p.plain, tok)
-		return found
+		return search(s.p.plain, tok)
 	}
 	exact, wild := s.p.holders(ent)
 	for perms != "" {
@@ -543,21 +614,27 @@ func (s Set) Covers(req Set) bool {
 	return true
 }
 
-// subset reports whether every element of the sorted slice sub is in the
-// sorted slice super.
+// subset reports whether every element of the sorted, unique slice sub is
+// in the sorted, unique slice super.
 func subset(super, sub []string) bool {
 	if len(sub) > len(super) {
 		return false
 	}
-	j := 0
 	for _, x := range sub {
-		for j < len(super) && super[j] < x {
-			j++
+		// Both are sorted: search only past the previous match.
+		lo, hi := 0, len(super)
+		for lo < hi {
+			m := int(uint(lo+hi) >> 1)
+			if super[m] < x {
+				lo = m + 1
+			} else {
+				hi = m
+			}
 		}
-		if j == len(super) || super[j] != x {
+		if lo == len(super) || super[lo] != x {
 			return false
 		}
-		j++
+		super = super[lo+1:]
 	}
 	return true
 }
@@ -576,7 +653,7 @@ func (s Set) Intersect(t Set) Set {
 	}
 	var b builder
 	for _, x := range s.p.plain {
-		if _, found := slices.BinarySearch(t.p.plain, x); found {
+		if search(t.p.plain, x) {
 			b.plain = append(b.plain, x)
 		}
 	}
@@ -613,8 +690,8 @@ func meet(b *builder, a, c *entity) {
 		b.grantEntity(id, a)
 	default:
 		for _, p := range a.perms {
-			if _, found := slices.BinarySearch(c.perms, p); found {
-				b.grant(id, p)
+			if search(c.perms, p) {
+				b.pairs = append(b.pairs, pair{id, p})
 			}
 		}
 	}

@@ -84,7 +84,7 @@ func TestParseInvalid(t *testing.T) {
 		{"NUL", "\x00", "byte 0: character not allowed in a scope token"},
 		{"non-ASCII", "lecture écriture", "byte 8: character not allowed in a scope token"},
 		{"invalid UTF-8", "read \xc3\x28", "byte 5: character not allowed in a scope token"},
-		{"too long", strings.Repeat("x", MaxLength+1), "longer than 4096 bytes"},
+		{"too long", strings.Repeat("x", MaxLength+1), "longer than 8192 bytes"},
 		{"too many tokens", strings.TrimSpace(strings.Repeat("a ", MaxTokens+1)), "more than 256 scope tokens"},
 		{"compound prefix only", "target-entity:", "byte 14: compound scope has an empty entity"},
 		{"compound empty entity", "target-entity::a", "byte 14: compound scope has an empty entity"},
@@ -116,6 +116,136 @@ func TestParseInvalid(t *testing.T) {
 			if !s.IsEmpty() {
 				t.Errorf("failed Parse returned a non-empty set %q", s.String())
 			}
+		})
+	}
+}
+
+func TestNew(t *testing.T) {
+	tests := []struct {
+		name   string
+		tokens []string
+		want   string
+	}{
+		{"none", nil, ""},
+		{"storage tokens", []string{"write:api_keys", "read:users"}, "read:users write:api_keys"},
+		{"compound merged across elements", []string{"target-entity:E:b", "target-entity:E:a", "target-entity:E:b"}, "target-entity:E:a,b"},
+		{"canonical tokens round-trip", MustParse("x target-entity:*:a target-entity:E:a,b").Tokens(), "target-entity:*:a target-entity:E:b x"},
+		{"max tokens", repeat("a", MaxTokens), "a"},
+		{"max length", []string{strings.Repeat("x", MaxLength/2), strings.Repeat("y", MaxLength-MaxLength/2-1)},
+			strings.Repeat("x", MaxLength/2) + " " + strings.Repeat("y", MaxLength-MaxLength/2-1)},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			s, err := New(tt.tokens...)
+			if err != nil {
+				t.Fatalf("New: %v", err)
+			}
+			if got := s.String(); got != tt.want {
+				t.Errorf("String() = %q, want %q", got, tt.want)
+			}
+			p, err := Parse(tt.want)
+			if err != nil {
+				t.Fatalf("Parse(canonical): %v", err)
+			}
+			if !p.Equal(s) {
+				t.Errorf("Parse(%q) = %q, not equal to New's %q", tt.want, p, s)
+			}
+		})
+	}
+}
+
+func TestNewInvalid(t *testing.T) {
+	tests := []struct {
+		name   string
+		tokens []string
+		want   string
+	}{
+		{"empty element", []string{"read", ""}, "token 1: empty scope token"},
+		{"element with space", []string{"read write"}, "token 0: byte 4: character not allowed in a scope token"},
+		{"element with tab", []string{"ok", "read\t"}, "token 1: byte 4: character not allowed in a scope token"},
+		{"malformed compound", []string{"a", "b", "target-entity:E:a,,b"}, "token 2: byte 18: compound scope has an empty permission"},
+		{"too many", repeat("a", MaxTokens+1), "more than 256 scope tokens"},
+		{"too long", []string{strings.Repeat("x", MaxLength/2), strings.Repeat("y", MaxLength-MaxLength/2)}, "longer than 8192 bytes"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			s, err := New(tt.tokens...)
+			if err == nil {
+				t.Fatalf("New succeeded with %q, want an error", s.String())
+			}
+			if !errors.Is(err, ErrMalformed) {
+				t.Errorf("error %v does not wrap ErrMalformed", err)
+			}
+			if want := ErrMalformed.Error() + ": " + tt.want; err.Error() != want {
+				t.Errorf("error = %q, want %q", err.Error(), want)
+			}
+		})
+	}
+}
+
+func repeat(tok string, n int) []string {
+	out := make([]string, n)
+	for i := range out {
+		out[i] = tok
+	}
+	return out
+}
+
+// TestErrorsDoNotIncludeInput feeds secret-looking input to every refusal
+// and checks that no error (nor MustParse's panic) repeats any of it.
+func TestErrorsDoNotIncludeInput(t *testing.T) {
+	const secret = "ds_live_S3CR3Tid_S3CR3Tsecret"
+	tests := []struct {
+		name string
+		in   string
+	}{
+		{"bad char after secret", secret + "\""},
+		{"bad char before secret", "\\" + secret},
+		{"secret then double space", secret + "  read"},
+		{"secret then trailing space", secret + " "},
+		{"secret as compound entity", "target-entity:" + secret + ","},
+		{"secret as compound perm", "target-entity:E:" + secret + ":x"},
+		{"secret with embedded wildcard", "target-entity:E:" + secret + "*"},
+		{"secret too long", strings.Repeat(secret, MaxLength/len(secret)+1)},
+		{"secret too many", strings.TrimSpace(strings.Repeat(secret+" ", MaxTokens+1))},
+	}
+	check := func(t *testing.T, msg string) {
+		t.Helper()
+		for _, frag := range []string{"S3CR3T", "ds_live", "secret"} {
+			if strings.Contains(msg, frag) {
+				t.Errorf("error text %q contains input fragment %q", msg, frag)
+			}
+		}
+		if len(msg) > 160 {
+			t.Errorf("error text is %d bytes, want a short fixed message", len(msg))
+		}
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := Parse(tt.in)
+			if err == nil {
+				t.Fatal("Parse succeeded")
+			}
+			check(t, err.Error())
+			_, err = New(strings.Split(tt.in, " ")...)
+			if err == nil {
+				t.Fatal("New succeeded")
+			}
+			check(t, err.Error())
+			func() {
+				defer func() {
+					r := recover()
+					if r == nil {
+						t.Fatal("MustParse did not panic")
+					}
+					perr, ok := r.(error)
+					if !ok || !errors.Is(perr, ErrMalformed) {
+						t.Fatalf("MustParse panicked with %v, want an error wrapping ErrMalformed", r)
+					}
+					check(t, perr.Error())
+				}()
+				MustParse(tt.in)
+			}()
 		})
 	}
 }
