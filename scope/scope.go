@@ -514,7 +514,8 @@ func (s *set) holders(id string) (exact, wild *entity) {
 
 // String returns the canonical scope string: tokens sorted bytewise,
 // compound permissions merged per entity and sorted. It is "" for the empty
-// set, and Parse(s.String()) is equal to s.
+// set, and Parse(s.String()) is equal to s whenever the string is within
+// [MaxLength] (always, for a set from Parse or New).
 func (s Set) String() string {
 	if s.p == nil {
 		return ""
@@ -646,7 +647,10 @@ func subset(super, sub []string) bool {
 // h.Intersect(r).Equal(r).
 //
 // The result is not bounded by [MaxLength] and [MaxTokens]: a wildcard
-// entity meeting many entities can grant each of them several permissions.
+// entity meeting many entities can grant each of them several permissions,
+// so its size is bounded only by the product of the operands' sizes. Check
+// untrusted requests with [Set.Covers] rather than granting an
+// intersection.
 func (s Set) Intersect(t Set) Set {
 	if s.p == nil || t.p == nil {
 		return Set{}
