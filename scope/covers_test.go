@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strings"
 	"sync"
 	"testing"
 )
@@ -316,4 +317,61 @@ func TestConcurrentUse(t *testing.T) {
 		})
 	}
 	wg.Wait()
+}
+
+// TestLargeSets exercises the paths taken only by larger sets: the entity
+// index (from indexThreshold entities) and binary search over long plain
+// and permission lists.
+func TestLargeSets(t *testing.T) {
+	var toks []string
+	for i := range 40 {
+		toks = append(toks, fmt.Sprintf("plain-%02d", i))
+	}
+	for e := range 20 {
+		var perms []string
+		for p := range 12 {
+			perms = append(perms, fmt.Sprintf("perm-%02d", (p*7+e)%30))
+		}
+		toks = append(toks, fmt.Sprintf("target-entity:ent-%02d:%s", e, strings.Join(perms, ",")))
+	}
+	held, err := New(toks...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if held.Len() != 60 {
+		t.Fatalf("Len() = %d, want 60", held.Len())
+	}
+	for _, tok := range toks {
+		if !held.Contains(tok) {
+			t.Errorf("does not contain its own token %q", tok)
+		}
+	}
+	tests := []struct {
+		name string
+		tok  string
+		want bool
+	}{
+		{"first plain", "plain-00", true},
+		{"last plain", "plain-39", true},
+		{"plain before all", "plain-", false},
+		{"plain between", "plain-05x", false},
+		{"plain after all", "plain-40", false},
+		{"first entity, its perm", "target-entity:ent-00:perm-00", true},
+		{"last entity, its perm", "target-entity:ent-19:perm-19", true},
+		{"middle entity, several perms", "target-entity:ent-10:perm-10,perm-17,perm-24", true},
+		{"entity lacks perm", "target-entity:ent-00:perm-99", false},
+		{"perm of another entity", "target-entity:ent-00:perm-01", false},
+		{"unknown entity", "target-entity:ent-20:perm-00", false},
+		{"entity between", "target-entity:ent-05x:perm-05", false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := held.Contains(tt.tok); got != tt.want {
+				t.Errorf("Contains(%q) = %v, want %v", tt.tok, got, tt.want)
+			}
+			if got := held.Covers(MustParse("plain-03 " + tt.tok)); got != tt.want {
+				t.Errorf("Covers(plain-03 %s) = %v, want %v", tt.tok, got, tt.want)
+			}
+		})
+	}
 }
