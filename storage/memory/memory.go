@@ -50,8 +50,12 @@ var (
 	_ storage.Sweeper          = (*Store)(nil)
 )
 
-// errZeroTime is returned when a revocation carries no time.
-var errZeroTime = errors.New("keyturn/memory: revocation time is zero")
+var (
+	errZeroTime           = errors.New("keyturn/memory: revocation time is zero")
+	errRevocationNotFound = fmt.Errorf("keyturn/memory: revocation: %w", storage.ErrNotFound)
+	errTokenNotFound      = fmt.Errorf("keyturn/memory: opaque token: %w", storage.ErrNotFound)
+	errTokenExists        = fmt.Errorf("keyturn/memory: opaque token: %w", storage.ErrExists)
+)
 
 // Store is an in-memory store. The zero value is not usable; call [New].
 type Store struct {
@@ -87,7 +91,7 @@ func (s *Store) CreateKey(ctx context.Context, k storage.Key) error {
 	if err := ctx.Err(); err != nil {
 		return ctxError(err)
 	}
-	k = copyKey(k)
+	k = normalizeKey(k)
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if _, ok := s.keys[k.ID]; ok {
@@ -110,7 +114,7 @@ func (s *Store) Key(ctx context.Context, id string) (storage.Key, error) {
 	if !ok {
 		return storage.Key{}, fmt.Errorf("keyturn/memory: key %s: %w", excerpt(id), storage.ErrNotFound)
 	}
-	return copyKey(k), nil
+	return cloneKey(k), nil
 }
 
 // Keys implements [storage.KeyStore].
@@ -135,7 +139,7 @@ func (s *Store) Keys(ctx context.Context, after string, limit int) ([]storage.Ke
 	}
 	out := make([]storage.Key, len(ids))
 	for i, id := range ids {
-		out[i] = copyKey(s.keys[id])
+		out[i] = cloneKey(s.keys[id])
 	}
 	return out, nil
 }
@@ -166,7 +170,7 @@ func (s *Store) AddSigningKey(ctx context.Context, k storage.SigningKey) error {
 	if err := ctx.Err(); err != nil {
 		return ctxError(err)
 	}
-	k = copySigningKey(k)
+	k = normalizeSigningKey(k)
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if _, ok := s.signing[k.ID]; ok {
@@ -184,7 +188,7 @@ func (s *Store) SigningKeys(ctx context.Context) ([]storage.SigningKey, error) {
 	s.mu.RLock()
 	out := make([]storage.SigningKey, 0, len(s.signing))
 	for _, k := range s.signing {
-		out = append(out, copySigningKey(k))
+		out = append(out, cloneSigningKey(k))
 	}
 	s.mu.RUnlock()
 	slices.SortFunc(out, func(a, b storage.SigningKey) int {
@@ -260,7 +264,9 @@ func (s *Store) Revocation(ctx context.Context, kind storage.RevocationKind, id 
 	r, ok := s.revocations[revocationID{kind, id}]
 	s.mu.RUnlock()
 	if !ok {
-		return storage.Revocation{}, fmt.Errorf("keyturn/memory: %s revocation %s: %w", kind, excerpt(id), storage.ErrNotFound)
+		// Not revoked is the common answer on the verification path, so
+		// it costs no allocation.
+		return storage.Revocation{}, errRevocationNotFound
 	}
 	return r, nil
 }
@@ -301,11 +307,11 @@ func (s *Store) AddOpaqueToken(ctx context.Context, t storage.OpaqueToken) error
 	if err := ctx.Err(); err != nil {
 		return ctxError(err)
 	}
-	t = copyOpaqueToken(t)
+	t = normalizeOpaqueToken(t)
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if _, ok := s.opaque[string(t.Hash)]; ok {
-		return fmt.Errorf("keyturn/memory: opaque token: %w", storage.ErrExists)
+		return errTokenExists
 	}
 	s.opaque[string(t.Hash)] = t
 	return nil
@@ -320,9 +326,9 @@ func (s *Store) OpaqueToken(ctx context.Context, hash []byte) (storage.OpaqueTok
 	t, ok := s.opaque[string(hash)]
 	s.mu.RUnlock()
 	if !ok {
-		return storage.OpaqueToken{}, fmt.Errorf("keyturn/memory: opaque token: %w", storage.ErrNotFound)
+		return storage.OpaqueToken{}, errTokenNotFound
 	}
-	return copyOpaqueToken(t), nil
+	return cloneOpaqueToken(t), nil
 }
 
 // DeleteOpaqueToken implements [storage.OpaqueTokenStore].
@@ -392,18 +398,25 @@ func earlier(a, b time.Time) time.Time {
 	return a
 }
 
-func copyKey(k storage.Key) storage.Key {
-	k.Scope = slices.Clone(k.Scope)
-	k.SecretHash = slices.Clone(k.SecretHash)
+// normalizeKey returns a copy of k, sharing no memory with it, with its
+// times in UTC. The normalize functions prepare a record for storing; the
+// clone functions copy a stored record out.
+func normalizeKey(k storage.Key) storage.Key {
+	k = cloneKey(k)
 	k.CreatedAt = utc(k.CreatedAt)
 	k.ExpiresAt = utc(k.ExpiresAt)
 	k.RevokedAt = utc(k.RevokedAt)
 	return k
 }
 
-func copySigningKey(k storage.SigningKey) storage.SigningKey {
-	k.Private = slices.Clone(k.Private)
-	k.Public = slices.Clone(k.Public)
+func cloneKey(k storage.Key) storage.Key {
+	k.Scope = slices.Clone(k.Scope)
+	k.SecretHash = slices.Clone(k.SecretHash)
+	return k
+}
+
+func normalizeSigningKey(k storage.SigningKey) storage.SigningKey {
+	k = cloneSigningKey(k)
 	k.CreatedAt = utc(k.CreatedAt)
 	k.NotBefore = utc(k.NotBefore)
 	k.NotAfter = utc(k.NotAfter)
@@ -411,10 +424,21 @@ func copySigningKey(k storage.SigningKey) storage.SigningKey {
 	return k
 }
 
-func copyOpaqueToken(t storage.OpaqueToken) storage.OpaqueToken {
+func cloneSigningKey(k storage.SigningKey) storage.SigningKey {
+	k.Private = slices.Clone(k.Private)
+	k.Public = slices.Clone(k.Public)
+	return k
+}
+
+func normalizeOpaqueToken(t storage.OpaqueToken) storage.OpaqueToken {
+	t = cloneOpaqueToken(t)
+	t.ExpiresAt = utc(t.ExpiresAt)
+	return t
+}
+
+func cloneOpaqueToken(t storage.OpaqueToken) storage.OpaqueToken {
 	t.Hash = slices.Clone(t.Hash)
 	t.Claims = slices.Clone(t.Claims)
-	t.ExpiresAt = utc(t.ExpiresAt)
 	return t
 }
 

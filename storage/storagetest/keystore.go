@@ -201,6 +201,15 @@ func testKeyUnusualIDs(t *testing.T, newStore func(t *testing.T) storage.KeyStor
 	if d := diff(want, list); d != "" {
 		t.Errorf("Keys is not every key in byte-wise ascending ID order (-want +got):\n%s", d)
 	}
+	// Paging from each ID in turn.
+	for i, k := range want {
+		got, err := s.Keys(ctx(t), k.ID, 3)
+		wantNoErr(t, "Keys", err)
+		end := min(i+1+3, len(want))
+		if d := diff(keyIDs(want[i+1:end]), keyIDs(got)); d != "" {
+			t.Errorf("Keys(%q, 3) (-want +got):\n%s", k.ID, d)
+		}
+	}
 }
 
 // keyIDs returns the IDs of keys.

@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -194,6 +196,7 @@ func testSweeper(t *testing.T, newStore func(t *testing.T) Store) {
 			left2.check(t, s, minus(fixture.opaque, left2.opaque))
 		})
 	}
+	t.Run("Concurrent", func(t *testing.T) { testSweepConcurrent(t, newStore) })
 	t.Run("Empty", func(t *testing.T) {
 		s := newStore(t)
 		for i := range 2 {
@@ -239,4 +242,88 @@ func testSweeper(t *testing.T, newStore func(t *testing.T) Store) {
 			t.Errorf("CreateKey of an expired, unswept key: %v, want an error wrapping ErrExists", err)
 		}
 	})
+}
+
+// testSweepConcurrent sweeps while records are added: every expired record
+// is counted by exactly one sweep, and no live record is swept.
+func testSweepConcurrent(t *testing.T, newStore func(t *testing.T) Store) {
+	const writers, sweepers, perWriter = 4, 4, 16
+	s := newStore(t)
+	now := at(0)
+	var (
+		writing sync.WaitGroup
+		swept   atomic.Int64
+		done    = make(chan struct{})
+	)
+	for w := range writers {
+		writing.Go(func() {
+			for i := range perWriter {
+				exp := now.Add(-time.Minute) // expired: swept
+				if i%4 == 3 {
+					exp = now.Add(time.Minute) // live: kept
+				}
+				tok := fullOpaqueToken(uint64(10_000 + w*perWriter + i))
+				tok.ExpiresAt = exp
+				if err := s.AddOpaqueToken(ctx(t), tok); err != nil {
+					t.Errorf("AddOpaqueToken: %v", err)
+				}
+				r := storage.Revocation{Kind: storage.RevokedToken, ID: fmt.Sprintf("w%d-%02d", w, i), RevokedAt: now.Add(-time.Hour), ExpiresAt: exp}
+				if err := s.AddRevocation(ctx(t), r); err != nil {
+					t.Errorf("AddRevocation: %v", err)
+				}
+				sk := storage.SigningKey{ID: r.ID, Algorithm: "EdDSA", NotBefore: now, ExpiresAt: exp}
+				if err := s.AddSigningKey(ctx(t), sk); err != nil {
+					t.Errorf("AddSigningKey: %v", err)
+				}
+			}
+		})
+	}
+	var sweeping sync.WaitGroup
+	for range sweepers {
+		sweeping.Go(func() {
+			for {
+				n, err := s.Sweep(ctx(t), now)
+				if err != nil {
+					t.Errorf("Sweep: %v", err)
+					return
+				}
+				swept.Add(int64(n))
+				select {
+				case <-done:
+					return
+				default:
+				}
+			}
+		})
+	}
+	writing.Wait()
+	close(done)
+	sweeping.Wait()
+	n, err := s.Sweep(ctx(t), now)
+	wantNoErr(t, "final Sweep", err)
+	swept.Add(int64(n))
+
+	const live = writers * perWriter / 4
+	if got, want := swept.Load(), int64(3*(writers*perWriter-live)); got != want {
+		t.Errorf("concurrent sweeps deleted %d records in all, want %d", got, want)
+	}
+	revs, err := s.RevocationsSince(ctx(t), time.Time{}, 0)
+	wantNoErr(t, "RevocationsSince", err)
+	sks, err := s.SigningKeys(ctx(t))
+	wantNoErr(t, "SigningKeys", err)
+	if len(revs) != live || len(sks) != live {
+		t.Errorf("after concurrent sweeps: %d revocations and %d signing keys left, want %d of each", len(revs), len(sks), live)
+	}
+	for w := range writers {
+		for i := range perWriter {
+			_, err := s.OpaqueToken(ctx(t), fullOpaqueToken(uint64(10_000+w*perWriter+i)).Hash)
+			if i%4 == 3 {
+				if err != nil {
+					t.Errorf("live opaque token %d/%d: %v", w, i, err)
+				}
+			} else {
+				wantErrIs(t, fmt.Sprintf("expired opaque token %d/%d", w, i), err, storage.ErrNotFound)
+			}
+		}
+	}
 }
