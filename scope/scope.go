@@ -465,6 +465,14 @@ func search(a []string, x string) bool {
 		}
 		return false
 	}
+	i := lowerBound(a, x)
+	return i < len(a) && a[i] == x
+}
+
+// lowerBound returns the index of the first element of the sorted slice a
+// that is not less than x. It is slices.BinarySearch without the generic
+// comparison, which costs a call per step.
+func lowerBound(a []string, x string) int {
 	lo, hi := 0, len(a)
 	for lo < hi {
 		m := int(uint(lo+hi) >> 1)
@@ -474,7 +482,7 @@ func search(a []string, x string) bool {
 			hi = m
 		}
 	}
-	return lo < len(a) && a[lo] == x
+	return lo
 }
 
 // find returns the grant on exactly the entity id, or nil.
@@ -623,19 +631,11 @@ func subset(super, sub []string) bool {
 	}
 	for _, x := range sub {
 		// Both are sorted: search only past the previous match.
-		lo, hi := 0, len(super)
-		for lo < hi {
-			m := int(uint(lo+hi) >> 1)
-			if super[m] < x {
-				lo = m + 1
-			} else {
-				hi = m
-			}
-		}
-		if lo == len(super) || super[lo] != x {
+		i := lowerBound(super, x)
+		if i == len(super) || super[i] != x {
 			return false
 		}
-		super = super[lo+1:]
+		super = super[i+1:]
 	}
 	return true
 }
