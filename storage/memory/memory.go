@@ -9,7 +9,8 @@
 //
 // Nothing persists: every key, signing key, revocation and opaque token is
 // lost when the process exits, and two processes never see each other's
-// records. Use [github.com/keyturn/keyturn/storage/sqlstore] when state must
+// records. Nothing is removed on its own either: call [Store.Sweep]
+// periodically, or memory grows with every opaque token and revocation. Use [github.com/keyturn/keyturn/storage/sqlstore] when state must
 // survive a restart or be shared.
 //
 // # Contract
@@ -38,6 +39,7 @@ import (
 	"strings"
 	"sync"
 	"time"
+	"unicode/utf8"
 
 	"github.com/keyturn/keyturn/storage"
 )
@@ -449,12 +451,10 @@ func excerpt(id string) string {
 	if len(id) > max {
 		// Cut on a rune boundary.
 		cut := max
-		for cut > 0 && !isRuneStart(id[cut]) {
+		for cut > 0 && !utf8.RuneStart(id[cut]) {
 			cut--
 		}
 		return fmt.Sprintf("%q…", id[:cut])
 	}
 	return fmt.Sprintf("%q", id)
 }
-
-func isRuneStart(b byte) bool { return b&0xC0 != 0x80 }

@@ -23,7 +23,8 @@
 // # What the suite checks
 //
 // Every sentence of the method docs in the storage package, and the package's
-// general contract: every field round-trips; errors.Is finds
+// general contract: every field round-trips (durations to the nanosecond,
+// byte slices holding zero bytes and invalid UTF-8); errors.Is finds
 // [storage.ErrNotFound] and [storage.ErrExists]; times come back in UTC and
 // equal (time.Equal) to what was stored, at microsecond precision (the suite
 // only uses times truncated to microseconds, some of them in a non-UTC
