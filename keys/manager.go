@@ -1,0 +1,318 @@
+package keys
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"time"
+	"unicode/utf8"
+
+	"github.com/keyturn/keyturn/scope"
+	"github.com/keyturn/keyturn/storage"
+)
+
+// Errors reported by [Manager].
+var (
+	// ErrInvalidKey reports a key that does not authenticate: an unknown key
+	// id and a wrong secret are deliberately the same error.
+	ErrInvalidKey = errors.New("keyturn/keys: invalid key")
+	// ErrRevoked reports a key that authenticated but has been revoked.
+	ErrRevoked = errors.New("keyturn/keys: key revoked")
+	// ErrExpired reports a key that authenticated but is past its ExpiresAt.
+	ErrExpired = errors.New("keyturn/keys: key expired")
+	// ErrScopeExceedsCeiling reports a request to create a key with a scope
+	// its creator does not hold. Hosts answer it as a 403 insufficient_scope.
+	ErrScopeExceedsCeiling = errors.New("keyturn/keys: scope exceeds the creator's")
+	// ErrInvalidParams reports invalid [CreateParams] (empty scope, token
+	// lifetime out of range, expiry in the past, over-long name) or an
+	// over-long List cursor. Hosts answer it as a 400 invalid_request.
+	ErrInvalidParams = errors.New("keyturn/keys: invalid parameters")
+)
+
+// Defaults and bounds of [Config].
+const (
+	DefaultTokenLifetime = 900 * time.Second
+	DefaultMinLifetime   = 60 * time.Second
+	DefaultMaxLifetime   = 86400 * time.Second
+
+	// MaxNameLen and MaxOwnerLen bound CreateParams.Name and Owner, in bytes.
+	MaxNameLen  = 200
+	MaxOwnerLen = 256
+
+	// DefaultListLimit is the page size of [Manager.List] for a limit of
+	// zero or less; MaxListLimit is the largest page it returns.
+	DefaultListLimit = 100
+	MaxListLimit     = 1000
+
+	maxCursorLen = 256
+)
+
+// Revoker is told when a key is revoked, so that access tokens already
+// issued to it stop verifying. token.Revocations implements it.
+type Revoker interface {
+	RevokeClient(ctx context.Context, clientID string, at time.Time) error
+}
+
+// Config configures a [Manager]. Store and Prefix are required.
+type Config struct {
+	// Store keeps the key records. Required.
+	Store storage.KeyStore
+	// Hasher hashes key secrets. Nil means an unpeppered Hasher; a pepper is
+	// recommended (see [Hasher]).
+	Hasher *Hasher
+	// Prefix is the prefix of every key, e.g. "ds_live". Required; see
+	// [Generate] for what a prefix may hold.
+	Prefix string
+	// DefaultLifetime is the token lifetime of a key created without one;
+	// zero means DefaultTokenLifetime (900 s).
+	DefaultLifetime time.Duration
+	// MinLifetime and MaxLifetime bound the token lifetime a key may have;
+	// zero means DefaultMinLifetime (60 s) and DefaultMaxLifetime (86400 s).
+	// Lifetimes are whole seconds.
+	MinLifetime, MaxLifetime time.Duration
+	// Revoker, when set, is told about every revocation. Without one, tokens
+	// issued before a key was revoked stay valid until they expire; the key
+	// itself mints no more either way.
+	Revoker Revoker
+	// Now is the clock; nil means time.Now.
+	Now func() time.Time
+	// Rand is the source of key ids and secrets; nil means crypto/rand.
+	Rand io.Reader
+}
+
+// Manager creates, authenticates, lists and revokes API keys kept in a
+// [storage.KeyStore]. Storage only ever sees a key's hash. A Manager is safe
+// for concurrent use if its Store and Revoker are.
+type Manager struct {
+	store           storage.KeyStore
+	hasher          *Hasher
+	prefix          string
+	def, minL, maxL time.Duration
+	revoker         Revoker
+	now             func() time.Time
+	rand            io.Reader
+	dummy           []byte                          // a hash no presented key matches
+	verify          func(k Key, stored []byte) bool // hasher.Verify; a seam for tests
+}
+
+// NewManager validates c and returns a Manager.
+func NewManager(c Config) (*Manager, error) {
+	if c.Store == nil {
+		return nil, errors.New("keyturn/keys: Config.Store is required")
+	}
+	if err := checkPrefix(c.Prefix); err != nil {
+		return nil, err
+	}
+	m := &Manager{
+		store:   c.Store,
+		hasher:  c.Hasher,
+		prefix:  c.Prefix,
+		def:     orDuration(c.DefaultLifetime, DefaultTokenLifetime),
+		minL:    orDuration(c.MinLifetime, DefaultMinLifetime),
+		maxL:    orDuration(c.MaxLifetime, DefaultMaxLifetime),
+		revoker: c.Revoker,
+		now:     c.Now,
+		rand:    c.Rand,
+	}
+	if m.hasher == nil {
+		m.hasher = new(Hasher)
+	}
+	if m.now == nil {
+		m.now = time.Now
+	}
+	for _, d := range []time.Duration{m.def, m.minL, m.maxL} {
+		if d <= 0 || d%time.Second != 0 {
+			return nil, errors.New("keyturn/keys: lifetimes must be positive whole seconds")
+		}
+	}
+	if m.minL > m.maxL || m.def < m.minL || m.def > m.maxL {
+		return nil, errors.New("keyturn/keys: want MinLifetime <= DefaultLifetime <= MaxLifetime")
+	}
+	// The dummy hash is of a fixed, well-formed key that nobody holds: its
+	// secret is all zeros, which Generate never draws in practice.
+	var secret [SecretLen]byte
+	for i := range secret {
+		secret[i] = '0'
+	}
+	m.dummy = m.hasher.Hash(Key{prefix: m.prefix, id: "0000000000000000", secret: string(secret[:])})
+	m.verify = m.hasher.Verify
+	return m, nil
+}
+
+func orDuration(d, def time.Duration) time.Duration {
+	if d == 0 {
+		return def
+	}
+	return d
+}
+
+// Prefix returns the prefix of the Manager's keys, for [Parse] and
+// [FromPair].
+func (m *Manager) Prefix() string { return m.prefix }
+
+// CreateParams describe a key to create.
+type CreateParams struct {
+	// Name is a label for people, at most MaxNameLen bytes of UTF-8.
+	Name string
+	// Owner identifies the creator, at most MaxOwnerLen bytes of UTF-8.
+	Owner string
+	// Scope is what the key may be granted. It must not be empty and must be
+	// covered by the creator's ceiling.
+	Scope scope.Set
+	// TokenLifetime is the lifetime of the tokens minted from the key, whole
+	// seconds within the Manager's bounds; zero means the default.
+	TokenLifetime time.Duration
+	// ExpiresAt is when the key stops authenticating; zero means never.
+	ExpiresAt time.Time
+}
+
+// Create makes a new key and stores its record. ceiling is the scope the
+// creator holds (for example the scope of the access token that called the
+// admin API); a scope it does not cover is refused with
+// [ErrScopeExceedsCeiling]. Invalid parameters are refused with
+// [ErrInvalidParams]. Create returns the key, which must be shown to its
+// owner now because only its hash is kept, and the record as stored
+// (SecretHash left out).
+func (m *Manager) Create(ctx context.Context, p CreateParams, ceiling scope.Set) (Key, storage.Key, error) {
+	if len(p.Name) > MaxNameLen || !utf8.ValidString(p.Name) {
+		return Key{}, storage.Key{}, fmt.Errorf("%w: name must be at most %d bytes of UTF-8", ErrInvalidParams, MaxNameLen)
+	}
+	if len(p.Owner) > MaxOwnerLen || !utf8.ValidString(p.Owner) {
+		return Key{}, storage.Key{}, fmt.Errorf("%w: owner must be at most %d bytes of UTF-8", ErrInvalidParams, MaxOwnerLen)
+	}
+	if p.Scope.IsEmpty() {
+		return Key{}, storage.Key{}, fmt.Errorf("%w: scope is empty", ErrInvalidParams)
+	}
+	if !ceiling.Covers(p.Scope) {
+		return Key{}, storage.Key{}, ErrScopeExceedsCeiling
+	}
+	lifetime := orDuration(p.TokenLifetime, m.def)
+	if lifetime < m.minL || lifetime > m.maxL || lifetime%time.Second != 0 {
+		return Key{}, storage.Key{}, fmt.Errorf("%w: token lifetime must be whole seconds from %d to %d",
+			ErrInvalidParams, m.minL/time.Second, m.maxL/time.Second)
+	}
+	now := m.now().UTC().Truncate(time.Microsecond)
+	var expires time.Time
+	if !p.ExpiresAt.IsZero() {
+		expires = p.ExpiresAt.UTC().Truncate(time.Microsecond)
+		if !expires.After(now) {
+			return Key{}, storage.Key{}, fmt.Errorf("%w: expiry is not in the future", ErrInvalidParams)
+		}
+	}
+	k, err := Generate(m.prefix, m.rand)
+	if err != nil {
+		return Key{}, storage.Key{}, err
+	}
+	rec := storage.Key{
+		ID:            k.id,
+		Name:          p.Name,
+		Owner:         p.Owner,
+		Scope:         p.Scope.Tokens(),
+		SecretHash:    m.hasher.Hash(k),
+		TokenLifetime: lifetime,
+		CreatedAt:     now,
+		ExpiresAt:     expires,
+	}
+	if err := m.store.CreateKey(ctx, rec); err != nil {
+		return Key{}, storage.Key{}, fmt.Errorf("keyturn/keys: storing key %s: %w", k.id, err)
+	}
+	rec.SecretHash = nil
+	return k, rec, nil
+}
+
+// Authenticate checks a presented key against its stored record and returns
+// the record (SecretHash left out). An unknown key id and a wrong secret both
+// give [ErrInvalidKey] after the same hashing work; a key with the right
+// secret that has been revoked gives [ErrRevoked], one past its expiry
+// [ErrExpired]. A key with another prefix, or the zero Key, is
+// ErrInvalidKey without a lookup. Storage failures are returned wrapped.
+//
+// Use [Parse] or [FromPair] first: they reject mistyped and made-up keys
+// without touching storage.
+func (m *Manager) Authenticate(ctx context.Context, k Key) (storage.Key, error) {
+	if k.prefix != m.prefix || len(k.id) != IDLen || len(k.secret) != SecretLen {
+		return storage.Key{}, ErrInvalidKey
+	}
+	rec, err := m.store.Key(ctx, k.id)
+	if errors.Is(err, storage.ErrNotFound) {
+		m.verify(k, m.dummy)
+		return storage.Key{}, ErrInvalidKey
+	}
+	if err != nil {
+		return storage.Key{}, fmt.Errorf("keyturn/keys: looking up key %s: %w", k.id, err)
+	}
+	if !m.verify(k, rec.SecretHash) || rec.ID != k.id {
+		return storage.Key{}, ErrInvalidKey
+	}
+	rec.SecretHash = nil
+	if !rec.RevokedAt.IsZero() {
+		return storage.Key{}, ErrRevoked
+	}
+	if !rec.ExpiresAt.IsZero() && !m.now().Before(rec.ExpiresAt) {
+		return storage.Key{}, ErrExpired
+	}
+	return rec, nil
+}
+
+// Get returns the record of the key with the given id, SecretHash left out.
+// A missing key, or an id that cannot be a key id, is an error wrapping
+// [storage.ErrNotFound].
+func (m *Manager) Get(ctx context.Context, id string) (storage.Key, error) {
+	if len(id) != IDLen || !isBase62(id) {
+		return storage.Key{}, fmt.Errorf("keyturn/keys: no such key: %w", storage.ErrNotFound)
+	}
+	rec, err := m.store.Key(ctx, id)
+	if err != nil {
+		return storage.Key{}, fmt.Errorf("keyturn/keys: getting key %s: %w", id, err)
+	}
+	rec.SecretHash = nil
+	return rec, nil
+}
+
+// List returns up to limit key records whose id sorts after the given one
+// (from the start when after is empty), in ascending id order, revoked keys
+// included, SecretHash left out. A limit of zero or less means
+// DefaultListLimit; more than MaxListLimit means MaxListLimit. Pass the last
+// id of a page as the next after.
+func (m *Manager) List(ctx context.Context, after string, limit int) ([]storage.Key, error) {
+	if len(after) > maxCursorLen {
+		return nil, fmt.Errorf("%w: cursor too long", ErrInvalidParams)
+	}
+	if limit <= 0 {
+		limit = DefaultListLimit
+	}
+	limit = min(limit, MaxListLimit)
+	recs, err := m.store.Keys(ctx, after, limit)
+	if err != nil {
+		return nil, fmt.Errorf("keyturn/keys: listing keys: %w", err)
+	}
+	for i := range recs {
+		recs[i].SecretHash = nil
+	}
+	return recs, nil
+}
+
+// Revoke revokes the key with the given id: it stops authenticating at once.
+// Revoking a revoked key succeeds (the first revocation time is kept). A
+// missing key is an error wrapping [storage.ErrNotFound].
+//
+// With a [Revoker] configured, Revoke then tells it, every time, so that a
+// notification that failed can be retried by revoking again; its error is
+// returned wrapped, after the key itself has been revoked. Without one,
+// access tokens already issued from the key stay valid until they expire.
+func (m *Manager) Revoke(ctx context.Context, id string) error {
+	if len(id) != IDLen || !isBase62(id) {
+		return fmt.Errorf("keyturn/keys: no such key: %w", storage.ErrNotFound)
+	}
+	at := m.now().UTC().Truncate(time.Microsecond)
+	if err := m.store.RevokeKey(ctx, id, at); err != nil {
+		return fmt.Errorf("keyturn/keys: revoking key %s: %w", id, err)
+	}
+	if m.revoker != nil {
+		if err := m.revoker.RevokeClient(ctx, id, at); err != nil {
+			return fmt.Errorf("keyturn/keys: key %s revoked, but revoking its tokens failed: %w", id, err)
+		}
+	}
+	return nil
+}
