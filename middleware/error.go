@@ -1,0 +1,106 @@
+package middleware
+
+import (
+	"net/http"
+	"strconv"
+	"strings"
+)
+
+// Error is a refusal: what the middleware answers instead of calling the
+// wrapped handler. An [Config.ErrorHandler] receives it.
+type Error struct {
+	// Status is 400, 401, 403 or 413.
+	Status int
+	// Code is the RFC 6750 §3.1 error code: "invalid_request",
+	// "invalid_token" or "insufficient_scope"; empty when the request
+	// carried no credential at all.
+	Code string
+	// Description is a fixed, human-readable explanation. It never contains
+	// the token or other request data.
+	Description string
+	// Scope names the scope the resource needs (insufficient_scope only).
+	Scope string
+	// Err is the underlying cause, such as a token verification error
+	// (errors.Is(err, token.ErrExpired)...). It is for logs and is never
+	// sent to the client.
+	Err error
+}
+
+// Error returns "keyturn/middleware: " followed by the code and description.
+func (e *Error) Error() string {
+	code := e.Code
+	if code == "" {
+		code = "unauthorized"
+	}
+	return "keyturn/middleware: " + code + ": " + e.Description
+}
+
+// Unwrap returns the underlying cause.
+func (e *Error) Unwrap() error { return e.Err }
+
+// Challenge returns the WWW-Authenticate value for the refusal (RFC 6750
+// §3), with the given realm when it is not empty.
+func (e *Error) Challenge(realm string) string {
+	var b strings.Builder
+	b.WriteString("Bearer")
+	sep := " "
+	attr := func(name, value string) {
+		b.WriteString(sep)
+		b.WriteString(name)
+		b.WriteString(`="`)
+		b.WriteString(value)
+		b.WriteByte('"')
+		sep = ", "
+	}
+	if realm != "" {
+		attr("realm", realm)
+	}
+	if e.Code != "" {
+		attr("error", e.Code)
+		if e.Description != "" {
+			attr("error_description", e.Description)
+		}
+		if e.Scope != "" {
+			attr("scope", e.Scope)
+		}
+	}
+	return b.String()
+}
+
+// writeError is the default ErrorHandler: the RFC 6750 challenge and a JSON
+// body with the same error, in the manner of http.Error.
+func (m *Middleware) writeError(w http.ResponseWriter, _ *http.Request, e *Error) {
+	h := w.Header()
+	h.Set("WWW-Authenticate", e.Challenge(m.realm))
+	h.Set("Content-Type", "application/json")
+	h.Set("Cache-Control", "no-store")
+	h.Set("X-Content-Type-Options", "nosniff")
+	w.WriteHeader(e.Status)
+	// Codes, descriptions and scopes hold only printable ASCII without '"'
+	// or '\' (they are fixed strings and validated scope tokens), so they
+	// need no escaping; strconv.Quote is still used as a safety net.
+	body := make([]byte, 0, 128)
+	body = append(body, '{')
+	if e.Code != "" {
+		body = append(body, `"error":`...)
+		body = strconv.AppendQuote(body, e.Code)
+		body = append(body, ',')
+	}
+	body = append(body, `"error_description":`...)
+	body = strconv.AppendQuote(body, e.Description)
+	if e.Scope != "" {
+		body = append(body, `,"scope":`...)
+		body = strconv.AppendQuote(body, e.Scope)
+	}
+	body = append(body, "}\n"...)
+	w.Write(body)
+}
+
+func printable(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] < 0x20 || s[i] > 0x7e {
+			return false
+		}
+	}
+	return true
+}
