@@ -12,7 +12,10 @@
 //
 // # Contract
 //
-// Every method takes a context first and honours its cancellation. A missing
+// Every method takes a context first and honours its cancellation: a call
+// with a done context returns an error wrapping ctx.Err() and has no effect.
+// Identifiers are compared byte-wise (case-sensitive); a nil and an empty
+// slice are the same value. A missing
 // record is reported with an error for which errors.Is(err, [ErrNotFound])
 // holds; a duplicate identifier on creation with [ErrExists]. Records are
 // passed and returned by value: a store never keeps a reference to a slice the
@@ -80,8 +83,9 @@ type KeyStore interface {
 	// ID of each page as the next after visits every key exactly once.
 	Keys(ctx context.Context, after string, limit int) ([]Key, error)
 
-	// RevokeKey marks the key revoked at the given time. Revoking a revoked
-	// key succeeds and keeps the first revocation time. It returns an error
+	// RevokeKey marks the key revoked at the given time, which must not be
+	// zero. Revoking a revoked key succeeds and keeps the time of the first
+	// call, even if a later call passes an earlier time. It returns an error
 	// wrapping ErrNotFound if there is no such key.
 	RevokeKey(ctx context.Context, id string, at time.Time) error
 }
@@ -115,13 +119,14 @@ type SigningKeyStore interface {
 	// ErrExists if a key with the same ID exists.
 	AddSigningKey(ctx context.Context, k SigningKey) error
 
-	// SigningKeys returns every stored signing key, ordered by NotBefore and
-	// then ID.
+	// SigningKeys returns every stored signing key, ordered by NotBefore
+	// (a zero NotBefore first) and then ID.
 	SigningKeys(ctx context.Context) ([]SigningKey, error)
 
 	// RetireSigningKey sets the key's NotAfter and ExpiresAt. A time only
 	// moves earlier: a value later than one already set is ignored, so
-	// retiring twice keeps the earlier schedule. It returns an error wrapping
+	// retiring twice keeps the earlier schedule, and a zero argument leaves
+	// that time unchanged. It returns an error wrapping
 	// ErrNotFound if there is no such key.
 	RetireSigningKey(ctx context.Context, id string, notAfter, expiresAt time.Time) error
 
@@ -165,9 +170,9 @@ type Revocation struct {
 
 // RevocationStore keeps revocations.
 type RevocationStore interface {
-	// AddRevocation records a revocation. Adding one that exists (same Kind
-	// and ID) succeeds, keeps the earlier RevokedAt and the later ExpiresAt
-	// (zero counting as latest).
+	// AddRevocation records a revocation; RevokedAt must not be zero. Adding
+	// one that exists (same Kind and ID) succeeds, keeps the earlier
+	// RevokedAt and the later ExpiresAt (zero counting as latest).
 	AddRevocation(ctx context.Context, r Revocation) error
 
 	// Revocation returns the revocation of the given kind and id, or an
@@ -211,7 +216,7 @@ type OpaqueTokenStore interface {
 type Sweeper interface {
 	// Sweep deletes opaque tokens and revocations whose ExpiresAt is set and
 	// not after now, and signing keys whose ExpiresAt is set and not after
-	// now. It returns how many records it deleted. Sweeping twice is
-	// harmless.
+	// now. API key records are never swept. It returns how many records it
+	// deleted. Sweeping twice is harmless.
 	Sweep(ctx context.Context, now time.Time) (int, error)
 }
