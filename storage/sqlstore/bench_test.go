@@ -1,0 +1,80 @@
+package sqlstore_test
+
+import (
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/keyturn/keyturn/storage"
+	"github.com/keyturn/keyturn/storage/sqlstore"
+)
+
+// benchRecords is how many keys and revocations the benchmark databases hold.
+const benchRecords = 1000
+
+// benchStore returns a migrated store on b's backend holding benchRecords
+// keys and token revocations.
+func benchStore(b *testing.B, be backend) *sqlstore.Store {
+	b.Helper()
+	s, _ := be.fresh(b).store(b)
+	ctx := b.Context()
+	for i := range benchRecords {
+		k := concKey(i%writers, i)
+		k.ID = fmt.Sprintf("key-%05d", i)
+		if err := s.CreateKey(ctx, k); err != nil {
+			b.Fatal(err)
+		}
+		r := storage.Revocation{Kind: storage.RevokedToken, ID: fmt.Sprintf("jti-%05d", i), RevokedAt: t0, ExpiresAt: t0.Add(time.Hour)}
+		if err := s.AddRevocation(ctx, r); err != nil {
+			b.Fatal(err)
+		}
+	}
+	return s
+}
+
+// BenchmarkKey measures the token endpoint's lookup: a key by its id.
+func BenchmarkKey(b *testing.B) {
+	for _, be := range backends {
+		b.Run(be.name, func(b *testing.B) {
+			s := benchStore(b, be)
+			ctx := b.Context()
+			i := 0
+			for b.Loop() {
+				if _, err := s.Key(ctx, fmt.Sprintf("key-%05d", i%benchRecords)); err != nil {
+					b.Fatal(err)
+				}
+				i++
+			}
+		})
+	}
+}
+
+// BenchmarkRevocation measures the verifier's revocation check: a hit (the
+// token is revoked) and the common miss (it is not).
+func BenchmarkRevocation(b *testing.B) {
+	for _, be := range backends {
+		b.Run(be.name, func(b *testing.B) {
+			s := benchStore(b, be)
+			for _, tc := range []struct {
+				name   string
+				prefix string
+				want   error
+			}{
+				{"Hit", "jti-", nil},
+				{"Miss", "absent-", storage.ErrNotFound},
+			} {
+				b.Run(tc.name, func(b *testing.B) {
+					ctx := b.Context()
+					i := 0
+					for b.Loop() {
+						_, err := s.Revocation(ctx, storage.RevokedToken, fmt.Sprintf("%s%05d", tc.prefix, i%benchRecords))
+						if (tc.want == nil) != (err == nil) {
+							b.Fatal(err)
+						}
+						i++
+					}
+				})
+			}
+		})
+	}
+}
