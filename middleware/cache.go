@@ -105,30 +105,50 @@ func NewCache(v Verifier, cfg CacheConfig) (*Cache, error) {
 // Verify returns the cached claims for tok when they are still valid, and
 // otherwise asks the wrapped verifier, caching what it accepts.
 func (c *Cache) Verify(ctx context.Context, tok string) (*token.Claims, error) {
-	// The token is only read: hashing it through a byte view avoids a copy.
-	key := sha256.Sum256(unsafe.Slice(unsafe.StringData(tok), len(tok)))
-	sh := &c.shards[key[0]%cacheShards]
-	now := c.now()
-
-	sh.mu.RLock()
-	e := sh.m[key]
-	sh.mu.RUnlock()
-	if e != nil {
-		if now.Before(e.exp) && (c.revs == nil || !c.revs.Revoked(e.claims)) {
-			if !e.ref.Load() {
-				e.ref.Store(true)
-			}
-			return e.claims, nil
-		}
-		sh.remove(e)
+	if claims := c.lookup(tok); claims != nil {
+		return claims, nil
 	}
+	return c.verify(ctx, tok)
+}
 
+// key returns the cache key of tok: its SHA-256. The token is only read, so
+// hashing it through a byte view avoids a copy.
+func key(tok string) [32]byte {
+	return sha256.Sum256(unsafe.Slice(unsafe.StringData(tok), len(tok)))
+}
+
+// lookup returns the cached claims for tok if they are still valid, and nil
+// otherwise, dropping an entry that expired or was revoked.
+func (c *Cache) lookup(tok string) *token.Claims {
+	k := key(tok)
+	sh := &c.shards[k[0]%cacheShards]
+	sh.mu.RLock()
+	e := sh.m[k]
+	sh.mu.RUnlock()
+	if e == nil {
+		return nil
+	}
+	if c.now().Before(e.exp) && (c.revs == nil || !c.revs.Revoked(e.claims)) {
+		if !e.ref.Load() {
+			e.ref.Store(true)
+		}
+		return e.claims
+	}
+	sh.remove(e)
+	return nil
+}
+
+// verify asks the wrapped verifier and caches what it accepts.
+func (c *Cache) verify(ctx context.Context, tok string) (*token.Claims, error) {
+	k := key(tok)
+	sh := &c.shards[k[0]%cacheShards]
+	now := c.now()
 	claims, err := c.next.Verify(ctx, tok)
 	if err != nil || claims == nil {
 		return claims, err
 	}
 	if now.Before(claims.ExpiresAt) {
-		sh.add(&cacheEntry{key: key, claims: claims, exp: claims.ExpiresAt})
+		sh.add(&cacheEntry{key: k, claims: claims, exp: claims.ExpiresAt})
 	}
 	return claims, nil
 }
