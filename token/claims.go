@@ -1,0 +1,420 @@
+package token
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"math"
+	"strconv"
+	"time"
+	"unicode/utf8"
+
+	"github.com/keyturn/keyturn/scope"
+)
+
+// Claims is the claim set of an access token (RFC 9068 §2.2): what
+// [Issuer.Mint] put in and what [Verifier.Verify] returns. Times are whole
+// seconds, in UTC, as the token carries them.
+type Claims struct {
+	Issuer    string    // iss
+	Subject   string    // sub
+	Audience  []string  // aud
+	ExpiresAt time.Time // exp
+	IssuedAt  time.Time // iat
+	NotBefore time.Time // nbf
+	ID        string    // jti
+	ClientID  string    // client_id
+	Scope     scope.Set // scope, canonical; the empty set when absent
+
+	// Extra holds the host's own claims, as added by [IssuerConfig.Extra].
+	// After verification the values are what encoding/json decodes into an
+	// any (float64 for numbers, map[string]any for objects...). Extra never
+	// holds a registered claim: the names above are refused when minting and
+	// decoded into their fields when verifying.
+	Extra map[string]any
+}
+
+// registered lists the claim names keyturn sets itself; [IssuerConfig.Extra]
+// cannot use them.
+var registered = [...]string{"iss", "sub", "aud", "exp", "iat", "nbf", "jti", "client_id", "scope"}
+
+func isRegistered(name string) bool {
+	for _, r := range registered {
+		if name == r {
+			return true
+		}
+	}
+	return false
+}
+
+// clone returns a copy of c that shares nothing mutable with it, except the
+// values inside Extra.
+func (c *Claims) clone() *Claims {
+	d := *c
+	d.Audience = append([]string(nil), c.Audience...)
+	if c.Extra != nil {
+		d.Extra = make(map[string]any, len(c.Extra))
+		for k, v := range c.Extra {
+			d.Extra[k] = v
+		}
+	}
+	return &d
+}
+
+type contextKey struct{}
+
+// NewContext returns a copy of ctx that carries c. Middleware uses it to hand
+// verified claims to the handlers it wraps.
+func NewContext(ctx context.Context, c *Claims) context.Context {
+	return context.WithValue(ctx, contextKey{}, c)
+}
+
+// FromContext returns the claims stored in ctx by [NewContext], if any.
+func FromContext(ctx context.Context) (*Claims, bool) {
+	c, ok := ctx.Value(contextKey{}).(*Claims)
+	return c, ok && c != nil
+}
+
+// extraClaim is a host claim ready to encode: its name and its value already
+// encoded as JSON by encoding/json.
+type extraClaim struct {
+	name  string
+	value []byte
+}
+
+// appendClaims appends the JSON object for c, registered claims first in a
+// fixed order, then extra in the order given. It uses no reflection: string
+// claims go through appendJSONString, times through strconv.
+func appendClaims(dst []byte, c *Claims, extra []extraClaim) []byte {
+	dst = append(dst, `{"iss":`...)
+	dst = appendJSONString(dst, c.Issuer)
+	dst = append(dst, `,"sub":`...)
+	dst = appendJSONString(dst, c.Subject)
+	dst = append(dst, `,"aud":`...)
+	if len(c.Audience) == 1 {
+		dst = appendJSONString(dst, c.Audience[0])
+	} else {
+		dst = append(dst, '[')
+		for i, a := range c.Audience {
+			if i > 0 {
+				dst = append(dst, ',')
+			}
+			dst = appendJSONString(dst, a)
+		}
+		dst = append(dst, ']')
+	}
+	dst = append(dst, `,"exp":`...)
+	dst = strconv.AppendInt(dst, c.ExpiresAt.Unix(), 10)
+	dst = append(dst, `,"iat":`...)
+	dst = strconv.AppendInt(dst, c.IssuedAt.Unix(), 10)
+	dst = append(dst, `,"nbf":`...)
+	dst = strconv.AppendInt(dst, c.NotBefore.Unix(), 10)
+	dst = append(dst, `,"jti":`...)
+	dst = appendJSONString(dst, c.ID)
+	dst = append(dst, `,"client_id":`...)
+	dst = appendJSONString(dst, c.ClientID)
+	if !c.Scope.IsEmpty() {
+		dst = append(dst, `,"scope":`...)
+		dst = appendJSONString(dst, c.Scope.String())
+	}
+	for _, e := range extra {
+		dst = append(dst, ',')
+		dst = appendJSONString(dst, e.name)
+		dst = append(dst, ':')
+		dst = append(dst, e.value...)
+	}
+	return append(dst, '}')
+}
+
+// Bounds on decoded claims, on top of the bound on the whole token.
+const (
+	maxAudiences = 64
+	// maxNumericDate is 9999-12-31T23:59:59Z.
+	maxNumericDate = 253402300799
+)
+
+// Presence bits for the registered claims, in the order of registered.
+const (
+	hasIss uint16 = 1 << iota
+	hasSub
+	hasAud
+	hasExp
+	hasIat
+	hasNbf
+	hasJti
+	hasClientID
+	hasScope
+)
+
+// decodeClaims decodes a JWT claim set strictly: the payload must be one JSON
+// object of valid UTF-8; member names are compared exactly (after
+// unescaping), and a name that appears twice is refused, so no two JSON
+// parsers can read different claims from the same bytes; registered claims
+// must have their RFC 7519 / RFC 9068 types. It returns which registered
+// claims were present. Errors wrap ErrMalformed and name at most the claim.
+func decodeClaims(b []byte) (*Claims, uint16, error) {
+	c := new(Claims)
+	var seen uint16
+	err := forEachMember(b, "claim set", func(name string, raw []byte) error {
+		return c.setClaim(name, raw, &seen)
+	})
+	if err != nil {
+		return nil, 0, err
+	}
+	return c, seen, nil
+}
+
+// forEachMember calls f with the name (unescaped) and raw value of every
+// member of the JSON object b, in order. b must be one JSON object of valid
+// UTF-8; what names the errors.
+func forEachMember(b []byte, what string, f func(name string, raw []byte) error) error {
+	if !utf8.Valid(b) || !json.Valid(b) {
+		return fmt.Errorf("%w: %s is not valid JSON", ErrMalformed, what)
+	}
+	i := skipSpace(b, 0)
+	if b[i] != '{' {
+		return fmt.Errorf("%w: %s is not a JSON object", ErrMalformed, what)
+	}
+	i = skipSpace(b, i+1)
+	if b[i] == '}' {
+		return nil
+	}
+	for {
+		// b is valid JSON, so b[i] starts the member name (a string).
+		end := skipString(b, i)
+		name, err := jsonString(b[i:end])
+		if err != nil {
+			return err
+		}
+		i = skipSpace(b, end)
+		i = skipSpace(b, i+1) // past ':'
+		end = skipValue(b, i)
+		if err := f(name, b[i:end]); err != nil {
+			return err
+		}
+		i = skipSpace(b, end)
+		if b[i] == '}' {
+			return nil
+		}
+		i = skipSpace(b, i+1) // past ','
+	}
+}
+
+// setClaim decodes one member of the claim set into c.
+func (c *Claims) setClaim(name string, raw []byte, seen *uint16) error {
+	bit := uint16(0)
+	for k, r := range registered {
+		if name == r {
+			bit = 1 << k
+			break
+		}
+	}
+	if bit == 0 {
+		if _, dup := c.Extra[name]; dup {
+			return fmt.Errorf("%w: claim %s appears twice", ErrMalformed, safeName(name))
+		}
+		var v any
+		if err := json.Unmarshal(raw, &v); err != nil {
+			return fmt.Errorf("%w: claim %s", ErrMalformed, safeName(name))
+		}
+		if c.Extra == nil {
+			c.Extra = make(map[string]any)
+		}
+		c.Extra[name] = v
+		return nil
+	}
+	if *seen&bit != 0 {
+		return fmt.Errorf("%w: claim %q appears twice", ErrMalformed, name)
+	}
+	*seen |= bit
+	var err error
+	switch bit {
+	case hasIss:
+		c.Issuer, err = claimString(name, raw)
+	case hasSub:
+		c.Subject, err = claimString(name, raw)
+	case hasJti:
+		c.ID, err = claimString(name, raw)
+	case hasClientID:
+		c.ClientID, err = claimString(name, raw)
+	case hasAud:
+		c.Audience, err = claimAudience(raw)
+	case hasExp:
+		c.ExpiresAt, err = numericDate(name, raw)
+	case hasIat:
+		c.IssuedAt, err = numericDate(name, raw)
+	case hasNbf:
+		c.NotBefore, err = numericDate(name, raw)
+	case hasScope:
+		var s string
+		if s, err = claimString(name, raw); err == nil {
+			if c.Scope, err = scope.Parse(s); err != nil {
+				err = fmt.Errorf("%w: claim \"scope\": %w", ErrMalformed, err)
+			}
+		}
+	}
+	return err
+}
+
+// claimString decodes a registered string claim.
+func claimString(name string, raw []byte) (string, error) {
+	if raw[0] != '"' {
+		return "", fmt.Errorf("%w: claim %q is not a string", ErrMalformed, name)
+	}
+	return jsonString(raw)
+}
+
+// claimAudience decodes aud: one string or an array of strings (RFC 7519
+// §4.1.3), at most maxAudiences of them.
+func claimAudience(raw []byte) ([]string, error) {
+	switch raw[0] {
+	case '"':
+		s, err := jsonString(raw)
+		if err != nil {
+			return nil, err
+		}
+		return []string{s}, nil
+	case '[':
+		var aud []string
+		i := skipSpace(raw, 1)
+		if raw[i] == ']' {
+			return nil, nil
+		}
+		for {
+			if raw[i] != '"' {
+				return nil, fmt.Errorf("%w: claim \"aud\" holds a non-string", ErrMalformed)
+			}
+			if len(aud) == maxAudiences {
+				return nil, fmt.Errorf("%w: claim \"aud\" has more than %d values", ErrMalformed, maxAudiences)
+			}
+			end := skipString(raw, i)
+			s, err := jsonString(raw[i:end])
+			if err != nil {
+				return nil, err
+			}
+			aud = append(aud, s)
+			i = skipSpace(raw, end)
+			if raw[i] == ']' {
+				return aud, nil
+			}
+			i = skipSpace(raw, i+1)
+		}
+	}
+	return nil, fmt.Errorf("%w: claim \"aud\" is neither a string nor an array", ErrMalformed)
+}
+
+// numericDate decodes a NumericDate (RFC 7519 §2): a JSON number of seconds
+// since the epoch, possibly fractional, between 0 and the end of year 9999.
+func numericDate(name string, raw []byte) (time.Time, error) {
+	if raw[0] != '-' && (raw[0] < '0' || raw[0] > '9') {
+		return time.Time{}, fmt.Errorf("%w: claim %q is not a number", ErrMalformed, name)
+	}
+	integral := true
+	for _, ch := range raw {
+		if ch == '.' || ch == 'e' || ch == 'E' {
+			integral = false
+			break
+		}
+	}
+	if integral {
+		n, err := strconv.ParseInt(string(raw), 10, 64)
+		if err != nil || n < 0 || n > maxNumericDate {
+			return time.Time{}, fmt.Errorf("%w: claim %q is out of range", ErrMalformed, name)
+		}
+		return time.Unix(n, 0).UTC(), nil
+	}
+	f, err := strconv.ParseFloat(string(raw), 64)
+	if err != nil || math.IsNaN(f) || f < 0 || f > maxNumericDate {
+		return time.Time{}, fmt.Errorf("%w: claim %q is out of range", ErrMalformed, name)
+	}
+	sec := math.Floor(f)
+	return time.Unix(int64(sec), int64((f-sec)*1e9)).UTC(), nil
+}
+
+// jsonString decodes the JSON string literal raw (quotes included), which
+// must come from valid JSON. Strings without escapes are converted directly.
+func jsonString(raw []byte) (string, error) {
+	body := raw[1 : len(raw)-1]
+	for _, ch := range body {
+		if ch == '\\' {
+			var s string
+			if err := json.Unmarshal(raw, &s); err != nil {
+				return "", fmt.Errorf("%w: bad JSON string", ErrMalformed)
+			}
+			return s, nil
+		}
+	}
+	return string(body), nil
+}
+
+// skipSpace returns the index of the first non-whitespace byte of b at or
+// after i, or len(b).
+func skipSpace(b []byte, i int) int {
+	for i < len(b) && (b[i] == ' ' || b[i] == '\t' || b[i] == '\n' || b[i] == '\r') {
+		i++
+	}
+	return i
+}
+
+// skipString returns the index just past the JSON string that starts at
+// b[i] == '"'. b must be valid JSON.
+func skipString(b []byte, i int) int {
+	for i++; i < len(b); i++ {
+		switch b[i] {
+		case '\\':
+			i++
+		case '"':
+			return i + 1
+		}
+	}
+	return len(b)
+}
+
+// skipValue returns the index just past the JSON value that starts at b[i].
+// b must be valid JSON.
+func skipValue(b []byte, i int) int {
+	switch b[i] {
+	case '"':
+		return skipString(b, i)
+	case '{', '[':
+		depth := 0
+		for i < len(b) {
+			switch b[i] {
+			case '"':
+				i = skipString(b, i)
+				continue
+			case '{', '[':
+				depth++
+			case '}', ']':
+				depth--
+				if depth == 0 {
+					return i + 1
+				}
+			}
+			i++
+		}
+		return len(b)
+	}
+	for i < len(b) {
+		switch b[i] {
+		case ',', '}', ']', ' ', '\t', '\n', '\r':
+			return i
+		}
+		i++
+	}
+	return i
+}
+
+// safeName quotes a claim or header name for an error message, cut to a
+// short excerpt: names are not secret, but they are attacker-chosen.
+func safeName(name string) string {
+	const max = 32
+	if len(name) > max {
+		cut := max
+		for cut > 0 && !utf8.RuneStart(name[cut]) {
+			cut--
+		}
+		return strconv.Quote(name[:cut]) + "..."
+	}
+	return strconv.Quote(name)
+}

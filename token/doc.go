@@ -1,0 +1,107 @@
+// Package token mints and verifies OAuth 2.0 access tokens: RFC 9068 JWTs
+// signed with rotating keys published as a JWK Set, or opaque reference
+// tokens kept in storage.
+//
+// Start with [NewKeySet], which loads (or creates) the signing keys kept in a
+// [storage.SigningKeyStore]; then [NewIssuer] and [Issuer.Mint] to turn an
+// authenticated client and its granted scope into a token, and
+// [NewVerifier] and [Verifier.Verify] to turn a presented token back into
+// [Claims]. [NewRevocations] gives the verifier a revocation view, and
+// [KeySet.Handler] serves the public keys at [JWKSPath].
+//
+// # Tokens
+//
+// A JWT has the protected header {"alg", "kid", "typ": "at+jwt"} and the
+// claims iss, sub, aud, exp, iat, nbf, jti (128 random bits), client_id and
+// scope (the canonical space-delimited string; left out when empty), in
+// that order, then any host claims from [IssuerConfig.Extra], which can never
+// replace those. Lifetimes are whole seconds up to [MaxLifetime], set per
+// issuer ([IssuerConfig.Lifetime], default 900 s) and per client
+// ([Grant.Lifetime], e.g. a key's own 900, 7200 or 3599 s).
+//
+// Minting does not go through go-jose: the header segment is encoded once
+// per key, the claims are written without reflection, and the signing input
+// is handed straight to the key's crypto.Signer (ECDSA signatures are
+// converted from ASN.1 to the 64-byte R||S form, PSS uses a salt as long as
+// the hash). Tests verify every minted token with go-jose and with
+// golang-jwt, the latter given only the JWKS document. Verification parses
+// and checks the signature with go-jose.
+//
+// # Default algorithm
+//
+// [DefaultAlgorithm] is [EdDSA] (Ed25519). Measured in the same run (see
+// the benchmarks in this package), it is the cheapest algorithm to mint with
+// and to verify: an Ed25519 signature costs about a third of an ES256 one to
+// verify and a fortieth of an RS256 one to make, its keys and signatures are
+// small, and its signatures are deterministic, so no random-number failure
+// can leak the key. EdDSA is registered for JOSE by RFC 8037 and is
+// understood by go-jose, golang-jwt, jose (JavaScript), PyJWT, Nimbus and
+// most current libraries. Where a relying party cannot verify EdDSA (some
+// older stacks and API gateways only know RS256 or ES256), set
+// [KeySetConfig.Algorithm] to [ES256], the next cheapest and universally
+// supported, or [RS256]/[PS256] (≥ 2048-bit keys), which cost about a
+// millisecond per token to sign.
+//
+// # Signing keys
+//
+// A [KeySet] has one active key that signs, the next key, published (in the
+// JWKS and to every verifier) at least [KeySetConfig.PublishAhead] before it
+// signs, and retired keys, published until [MaxLifetime] + [MaxLeeway] after
+// they stopped signing, by when every token they signed has expired. So no
+// token is ever refused because of a rotation. Rotation happens in
+// [KeySet.Refresh], which every process should run (see [KeySet.Run]) more
+// often than PublishAhead; it also makes keys added by other processes
+// known. Two processes starting on an empty store converge on one key.
+//
+// Each key is one [storage.SigningKey] record:
+//
+//   - ID: the key's RFC 7638 JWK thumbprint (SHA-256, base64url), used as
+//     the kid;
+//   - Algorithm: "EdDSA", "ES256", "RS256" or "PS256";
+//   - Public: the public key, PKIX DER;
+//   - Private: the private key, PKCS #8 DER, or, when
+//     [KeySetConfig.KEK] is set, sealed as
+//     "kts1" || 12-byte random nonce || AES-256-GCM(KEK, PKCS #8) with the
+//     kid as additional data, so a record cannot be moved to another kid;
+//   - CreatedAt, NotBefore (starts signing), NotAfter (stops signing) and
+//     ExpiresAt (may be deleted).
+//
+// With a KEK a record that is not sealed is refused, and a wrong KEK fails
+// with [ErrUnseal]. A [KeySetConfig.VerifyOnly] set reads public keys only.
+//
+// # Revocation
+//
+// [Revocations] keeps revoked jti values and client revocations in memory,
+// loaded from a [storage.RevocationStore] and written through to it.
+// [Verifier.Verify] consults it without I/O and refuses, with [ErrRevoked],
+// a token whose jti is revoked or whose client was revoked at or after the
+// token's iat. A revocation made through a Revocations value bites in that
+// process at once. Another process sees it at its next
+// [Revocations.Refresh]: run [Revocations.Run] with an interval, which is
+// the bound on how long a token revoked elsewhere may still be accepted
+// there (plus the store's own write latency). [Revocations.Generation] lets
+// a cache of verified tokens notice new revocations cheaply.
+//
+// # Opaque tokens
+//
+// With [IssuerConfig.Format] set to [Opaque] the issuer mints
+// <prefix>_<43 base62 characters> (256 random bits) and stores only its
+// SHA-256 with the claims and expiry. A [Verifier] configured with both Keys
+// and Opaque verifies either format through the same Verify call, routing by
+// shape.
+//
+// # Security
+//
+// Verify bounds the token to [MaxTokenSize] bytes before anything else. It
+// accepts only the compact serialisation in canonical base64url, an alg
+// from [VerifierConfig.Algorithms] that equals the kid's key's algorithm
+// ("none" and HMAC can never be allowed), and refuses tokens carrying jku,
+// jwk, x5u, x5c, x5t or crit headers; keys come only from the key set.
+// typ must be at+jwt or application/at+jwt, compared case-insensitively.
+// Claims are decoded strictly: duplicate member names (also when escaped)
+// are refused, registered claims must have their types, and iss, aud, exp,
+// iat, jti, sub and client_id are required. exp, nbf and iat get a leeway of
+// [DefaultLeeway], at most [MaxLeeway]. A kid that is not known triggers at
+// most one reload from storage per 10 seconds. Errors wrap the sentinels
+// below and never contain the token.
+package token
