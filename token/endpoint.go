@@ -14,6 +14,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/keyturn/keyturn/internal/oauthreq"
 	"github.com/keyturn/keyturn/scope"
 )
 
@@ -193,9 +194,9 @@ type Endpoint struct {
 	createdAt     bool
 	introspect    scope.Set
 	realm         string
-	basicChal     string // WWW-Authenticate value for Basic
-	bearerChal    string // WWW-Authenticate value for Bearer
 	plainHTTP     bool
+	tokenOpts     oauthreq.Options // what the token endpoint parses
+	formOpts      oauthreq.Options // what introspection and revocation parse
 	limiter       Limiter
 	events        func(context.Context, Event)
 	now           func() time.Time
@@ -278,8 +279,17 @@ func NewEndpoint(cfg EndpointConfig) (*Endpoint, error) {
 	if !headerSafe(e.realm) {
 		return nil, errors.New("keyturn/token: EndpointConfig.Realm must be printable ASCII without '\"' or '\\'")
 	}
-	e.basicChal = `Basic realm="` + e.realm + `", charset="UTF-8"`
-	e.bearerChal = `Bearer realm="` + e.realm + `", error="invalid_token"`
+	m := e.methods
+	e.formOpts = oauthreq.Options{
+		AllowBasic:     m&ClientSecretBasic != 0,
+		AllowPost:      m&ClientSecretPost != 0,
+		AllowBearerKey: m&BearerKey != 0,
+	}
+	e.tokenOpts = e.formOpts
+	e.tokenOpts.AllowJSON = m&(ClientSecretJSON|JSONKey) != 0
+	e.tokenOpts.AllowPostJSON = m&ClientSecretJSON != 0
+	e.tokenOpts.AllowResponseTypeAlias = m&ClientSecretJSON != 0
+	e.tokenOpts.AllowBodyKey = m&JSONKey != 0
 	if e.now == nil {
 		e.now = time.Now
 	}
@@ -353,49 +363,48 @@ const (
 )
 
 func (e *Endpoint) serveToken(w http.ResponseWriter, r *http.Request, implicitPassword bool) {
-	noStore(w)
-	req, oerr := e.parse(r, e.methods)
+	req, oerr := e.parse(w, r, &e.tokenOpts)
 	if oerr != nil {
 		e.writeError(w, oerr)
 		return
 	}
-
-	grant, hasGrant := req.param("grant_type")
-	if req.json {
-		if alias, ok := req.param("response_type"); ok {
-			if hasGrant {
-				e.writeError(w, errInvalidRequest("grant_type and response_type are both present"))
-				return
-			}
-			grant, hasGrant = alias, true
-		}
+	if req.JSON && req.Source == oauthreq.SourceBasic {
+		// JSON bodies serve the seed APIs, which carry their credentials
+		// in the body or as a Bearer key; the RFC 6749 flow stays a form
+		// (CONFORMANCE TOK-03).
+		e.writeError(w, errInvalidRequest("a request with HTTP Basic credentials must have a form body"))
+		return
 	}
+
+	grant := req.GrantType
 	switch {
-	case !hasGrant && implicitPassword && req.cred.method == 0 && e.users != nil && (req.has("username") || req.has("password")):
+	case grant == "" && implicitPassword && e.users != nil && req.Source == oauthreq.SourceNone &&
+		(req.Username != "" || req.Password != ""):
 		grant = grantPassword
-	case !hasGrant && req.cred.method&(BearerKey|JSONKey) != 0:
+	case grant == "" && (req.Source == oauthreq.SourceBearerKey || req.Source == oauthreq.SourceBodyKey):
 		grant = grantClientCredentials
-	case !hasGrant:
+	case grant == "":
 		e.writeError(w, errInvalidRequest("grant_type is missing"))
 		return
 	case grant == grantClientCredentials:
 	case grant == grantPassword && e.users != nil:
 	default:
-		e.writeError(w, &oauthError{status: http.StatusBadRequest, code: "unsupported_grant_type",
-			desc: "the grant type is not supported"})
+		e.writeError(w, &oauthreq.Error{Status: http.StatusBadRequest, Code: oauthreq.UnsupportedGrantType,
+			Description: "the grant type is not supported"})
 		return
 	}
 
-	if req.has("resource") {
-		e.writeError(w, &oauthError{status: http.StatusBadRequest, code: "invalid_target",
-			desc: "resource indicators are not supported"})
+	if req.Resource != nil {
+		// RFC 8707 resource indicators come later; until then every token
+		// is for the configured audience (CONFORMANCE TOK-13, TOK-48).
+		e.writeError(w, &oauthreq.Error{Status: http.StatusBadRequest, Code: oauthreq.InvalidTarget,
+			Description: "resource indicators are not supported"})
 		return
 	}
-	s, _ := req.param("scope")
-	requested, err := scope.Parse(s)
+	requested, err := scope.Parse(req.Scope)
 	if err != nil {
-		e.writeError(w, &oauthError{status: http.StatusBadRequest, code: "invalid_scope",
-			desc: "the scope is malformed"})
+		e.writeError(w, &oauthreq.Error{Status: http.StatusBadRequest, Code: oauthreq.InvalidScope,
+			Description: "the scope is malformed"})
 		return
 	}
 
@@ -406,7 +415,7 @@ func (e *Endpoint) serveToken(w http.ResponseWriter, r *http.Request, implicitPa
 	e.clientCredentialsGrant(w, r, req, requested)
 }
 
-func (e *Endpoint) clientCredentialsGrant(w http.ResponseWriter, r *http.Request, req *request, requested scope.Set) {
+func (e *Endpoint) clientCredentialsGrant(w http.ResponseWriter, r *http.Request, req *oauthreq.Request, requested scope.Set) {
 	ctx := r.Context()
 	client, oerr := e.authenticate(ctx, r, req, "token")
 	if oerr != nil {
@@ -427,7 +436,7 @@ func (e *Endpoint) clientCredentialsGrant(w http.ResponseWriter, r *http.Request
 		e.writeError(w, oerr)
 		return
 	}
-	e.mint(w, r, req.cred.method, Grant{
+	e.mint(w, r, methodOf(req), Grant{
 		Subject:  client.ID,
 		ClientID: client.ID,
 		Scope:    granted,
@@ -435,34 +444,34 @@ func (e *Endpoint) clientCredentialsGrant(w http.ResponseWriter, r *http.Request
 	})
 }
 
-func (e *Endpoint) passwordGrant(w http.ResponseWriter, r *http.Request, req *request, requested scope.Set) {
-	if req.cred.method != 0 {
+func (e *Endpoint) passwordGrant(w http.ResponseWriter, r *http.Request, req *oauthreq.Request, requested scope.Set) {
+	if req.Source != oauthreq.SourceNone || req.ClientID != "" {
 		e.writeError(w, errInvalidRequest("the password grant takes no client credentials"))
 		return
 	}
-	username, okU := req.param("username")
-	password, okP := req.param("password")
-	if !okU || !okP {
+	if req.Username == "" || req.Password == "" {
 		e.writeError(w, errInvalidRequest("username and password are required"))
 		return
 	}
 	ctx := r.Context()
-	limitID := "user:" + username
+	limitID := "user:" + req.Username
 	if wait := e.limiter.Allow(r, limitID); wait > 0 {
-		e.emit(ctx, Event{Kind: AuthFailed, Endpoint: "token", Subject: eventID(username), RemoteAddr: r.RemoteAddr, Err: ErrRateLimited})
+		e.emit(ctx, Event{Kind: AuthFailed, Endpoint: "token", Subject: eventID(req.Username),
+			RemoteAddr: r.RemoteAddr, Err: ErrRateLimited})
 		e.writeError(w, errRateLimited(wait))
 		return
 	}
-	user, err := e.users.AuthenticateUser(ctx, username, password)
+	user, err := e.users.AuthenticateUser(ctx, req.Username, req.Password)
 	if err != nil {
 		if !errors.Is(err, ErrInvalidGrant) {
 			e.writeError(w, errServer)
 			return
 		}
 		e.limiter.Fail(r, limitID)
-		e.emit(ctx, Event{Kind: AuthFailed, Endpoint: "token", Subject: eventID(username), RemoteAddr: r.RemoteAddr, Err: err})
-		e.writeError(w, &oauthError{status: http.StatusBadRequest, code: "invalid_grant",
-			desc: "the username or password is wrong"})
+		e.emit(ctx, Event{Kind: AuthFailed, Endpoint: "token", Subject: eventID(req.Username),
+			RemoteAddr: r.RemoteAddr, Err: err})
+		e.writeError(w, &oauthreq.Error{Status: http.StatusBadRequest, Code: oauthreq.InvalidGrant,
+			Description: "the username or password is wrong"})
 		return
 	}
 	granted, oerr := grantScope(user.Scope, requested)
@@ -481,17 +490,17 @@ func (e *Endpoint) passwordGrant(w http.ResponseWriter, r *http.Request, req *re
 // grantScope returns what to grant a holder of allowed who asked for
 // requested: all of allowed when nothing was asked, the request when
 // allowed covers it, invalid_scope otherwise (never a silent narrowing).
-func grantScope(allowed, requested scope.Set) (scope.Set, *oauthError) {
+func grantScope(allowed, requested scope.Set) (scope.Set, *oauthreq.Error) {
 	if requested.IsEmpty() {
 		if allowed.IsEmpty() {
-			return scope.Set{}, &oauthError{status: http.StatusBadRequest, code: "invalid_scope",
-				desc: "there is no scope to grant"}
+			return scope.Set{}, &oauthreq.Error{Status: http.StatusBadRequest, Code: oauthreq.InvalidScope,
+				Description: "there is no scope to grant"}
 		}
 		return allowed, nil
 	}
 	if !allowed.Covers(requested) {
-		return scope.Set{}, &oauthError{status: http.StatusBadRequest, code: "invalid_scope",
-			desc: "the requested scope exceeds what may be granted"}
+		return scope.Set{}, &oauthreq.Error{Status: http.StatusBadRequest, Code: oauthreq.InvalidScope,
+			Description: "the requested scope exceeds what may be granted"}
 	}
 	return requested, nil
 }
@@ -504,13 +513,14 @@ func (e *Endpoint) mint(w http.ResponseWriter, r *http.Request, method AuthMetho
 		e.writeError(w, errServer)
 		return
 	}
-	buf := make([]byte, 0, len(tok)+len(c.Scope.String())+128)
+	sc := c.Scope.String()
+	buf := make([]byte, 0, len(tok)+len(sc)+128)
 	buf = append(buf, `{"access_token":`...)
 	buf = appendJSONString(buf, tok)
 	buf = append(buf, `,"token_type":"Bearer","expires_in":`...)
 	buf = strconv.AppendInt(buf, int64(c.ExpiresAt.Sub(c.IssuedAt)/time.Second), 10)
 	buf = append(buf, `,"scope":`...)
-	buf = appendJSONString(buf, c.Scope.String())
+	buf = appendJSONString(buf, sc)
 	if e.createdAt {
 		buf = append(buf, `,"created_at":`...)
 		buf = strconv.AppendInt(buf, c.IssuedAt.Unix(), 10)
@@ -521,30 +531,45 @@ func (e *Endpoint) mint(w http.ResponseWriter, r *http.Request, method AuthMetho
 		Scope: c.Scope, TokenID: c.ID, ExpiresAt: c.ExpiresAt, RemoteAddr: r.RemoteAddr})
 }
 
+// methodOf returns the method by which req presented its credential.
+func methodOf(req *oauthreq.Request) AuthMethod {
+	switch req.Source {
+	case oauthreq.SourceBasic:
+		return ClientSecretBasic
+	case oauthreq.SourcePost:
+		if req.JSON {
+			return ClientSecretJSON
+		}
+		return ClientSecretPost
+	case oauthreq.SourceBearerKey:
+		return BearerKey
+	case oauthreq.SourceBodyKey:
+		return JSONKey
+	}
+	return 0
+}
+
 // authenticate authenticates the client of req, through the limiter. It
 // reports failures as events and returns the error to answer.
-func (e *Endpoint) authenticate(ctx context.Context, r *http.Request, req *request, endpoint string) (Client, *oauthError) {
-	cred := req.cred
-	fail := func(id string, err error, oerr *oauthError) (Client, *oauthError) {
-		e.emit(ctx, Event{Kind: AuthFailed, Endpoint: endpoint, Method: cred.method, ClientID: eventID(id),
+func (e *Endpoint) authenticate(ctx context.Context, r *http.Request, req *oauthreq.Request, endpoint string) (Client, *oauthreq.Error) {
+	method := methodOf(req)
+	fail := func(id string, err error, oerr *oauthreq.Error) (Client, *oauthreq.Error) {
+		e.emit(ctx, Event{Kind: AuthFailed, Endpoint: endpoint, Method: method, ClientID: eventID(id),
 			RemoteAddr: r.RemoteAddr, Err: err})
 		return Client{}, oerr
 	}
-	if cred.method == 0 {
-		return fail(req.bareClientID, fmt.Errorf("%w: no client credentials", ErrInvalidClient), e.invalidClient(cred.scheme))
-	}
-	id, secret := cred.id, cred.secret
-	if cred.method&(BearerKey|JSONKey) != 0 {
+	id, secret := req.ClientID, req.ClientSecret
+	switch req.Source {
+	case oauthreq.SourceNone:
+		return fail(id, fmt.Errorf("%w: no client credentials", ErrInvalidClient), e.invalidClient(req))
+	case oauthreq.SourceBearerKey, oauthreq.SourceBodyKey:
 		var err error
-		if id, secret, err = e.splitKey(cred.key); err != nil {
+		if id, secret, err = e.splitKey(req.Key); err != nil {
 			e.limiter.Fail(r, "")
 			if !errors.Is(err, ErrInvalidClient) {
 				err = fmt.Errorf("%w: %w", ErrInvalidClient, err)
 			}
-			return fail("", err, e.invalidClient(cred.scheme))
-		}
-		if req.bareClientID != "" && req.bareClientID != id {
-			return Client{}, errInvalidRequest("client_id does not match the client's credentials")
+			return fail("", err, e.invalidClient(req))
 		}
 	}
 	if wait := e.limiter.Allow(r, id); wait > 0 {
@@ -556,11 +581,11 @@ func (e *Endpoint) authenticate(ctx context.Context, r *http.Request, req *reque
 			return Client{}, errServer
 		}
 		e.limiter.Fail(r, id)
-		return fail(id, err, e.invalidClient(cred.scheme))
+		return fail(id, err, e.invalidClient(req))
 	}
 	if client.ID != id {
 		// An authenticator that maps credentials to another client would
-		// make client_id checks meaningless.
+		// make every client_id check meaningless.
 		return Client{}, errServer
 	}
 	return client, nil
@@ -569,13 +594,9 @@ func (e *Endpoint) authenticate(ctx context.Context, r *http.Request, req *reque
 // invalidClient is the 401 for credentials that do not authenticate, with
 // a challenge in the scheme the client used (Basic when the credentials
 // came in the body or were missing).
-func (e *Endpoint) invalidClient(scheme string) *oauthError {
-	chal := e.basicChal
-	if scheme == "bearer" && e.methods&BearerKey != 0 {
-		chal = e.bearerChal
-	}
-	return &oauthError{status: http.StatusUnauthorized, code: "invalid_client",
-		desc: "client authentication failed", challenge: chal}
+func (e *Endpoint) invalidClient(req *oauthreq.Request) *oauthreq.Error {
+	return &oauthreq.Error{Status: http.StatusUnauthorized, Code: oauthreq.InvalidClient,
+		Description: "client authentication failed", Challenge: req.Challenge()}
 }
 
 func (e *Endpoint) emit(ctx context.Context, ev Event) {

@@ -7,76 +7,79 @@ import (
 	"net/http"
 	"strconv"
 	"time"
+
+	"github.com/keyturn/keyturn/internal/oauthreq"
 )
 
 // ErrRateLimited is the reason of an [AuthFailed] event for an attempt the
 // [Limiter] refused before any credential was checked.
 var ErrRateLimited = errors.New("keyturn/token: too many failed authentications")
 
-// oauthError is an error response of RFC 6749 §5.2: a status, an error
-// code and a fixed description (never input), with the headers some of
-// them need.
-type oauthError struct {
-	status     int
-	code       string
-	desc       string
-	challenge  string        // WWW-Authenticate
-	allow      string        // Allow, for 405
-	retryAfter time.Duration // Retry-After, for 429 and 503
+// parse reads an endpoint request with [oauthreq.Parse], after refusing a
+// request that did not come over TLS (unless plain HTTP is allowed) before
+// anything of it is read. A 401 from the parser is a failed authentication
+// and counts against the remote address.
+func (e *Endpoint) parse(w http.ResponseWriter, r *http.Request, o *oauthreq.Options) (*oauthreq.Request, *oauthreq.Error) {
+	if r.TLS == nil && !e.plainHTTP {
+		return nil, errInvalidRequest("the request must be made over TLS")
+	}
+	req, err := oauthreq.Parse(w, r, *o)
+	if err != nil {
+		oerr, ok := errors.AsType[*oauthreq.Error](err)
+		if !ok {
+			return nil, errServer
+		}
+		if oerr.Status == http.StatusUnauthorized {
+			e.limiter.Fail(r, "")
+		}
+		return nil, oerr
+	}
+	return req, nil
 }
 
-func errInvalidRequest(desc string) *oauthError {
-	return &oauthError{status: http.StatusBadRequest, code: "invalid_request", desc: desc}
+func errInvalidRequest(desc string) *oauthreq.Error {
+	return &oauthreq.Error{Status: http.StatusBadRequest, Code: oauthreq.InvalidRequest, Description: desc}
 }
 
-func errRateLimited(wait time.Duration) *oauthError {
-	return &oauthError{status: http.StatusTooManyRequests, code: "slow_down",
-		desc: "too many failed authentications; retry later", retryAfter: wait}
+// errRateLimited is the 429 of an attempt the Limiter refused. Its code is
+// RFC 8628's slow_down, registered for token endpoint responses.
+func errRateLimited(wait time.Duration) *oauthreq.Error {
+	return &oauthreq.Error{Status: http.StatusTooManyRequests, Code: "slow_down",
+		Description: "too many failed authentications, retry later", RetryAfter: wait}
 }
 
 var (
-	errServer = &oauthError{status: http.StatusInternalServerError, code: "server_error",
-		desc: "the server failed to handle the request"}
-	errUnavailable = &oauthError{status: http.StatusServiceUnavailable, code: "temporarily_unavailable",
-		desc: "the server cannot handle the request now; retry later", retryAfter: time.Second}
+	errServer = &oauthreq.Error{Status: http.StatusInternalServerError, Code: oauthreq.ServerError,
+		Description: "the server failed to handle the request"}
+	errUnavailable = &oauthreq.Error{Status: http.StatusServiceUnavailable, Code: "temporarily_unavailable",
+		Description: "the server cannot handle the request now, retry later", RetryAfter: time.Second}
 )
 
-// noStore marks a response as not cacheable (RFC 6749 §5.1). Every
-// response of the token, introspection and revocation endpoints carries it,
-// errors included.
-func noStore(w http.ResponseWriter) {
-	h := w.Header()
-	h["Cache-Control"] = []string{"no-store"}
-	h["Pragma"] = []string{"no-cache"}
+// writeError writes oe as an RFC 6749 §5.2 error response, with
+// Cache-Control: no-store and Pragma: no-cache.
+func (e *Endpoint) writeError(w http.ResponseWriter, oe *oauthreq.Error) {
+	oauthreq.WriteError(w, oe, e.realm)
 }
 
-// writeJSON writes body, a JSON document, with the given status.
+// writeJSON writes body, a JSON document, with the given status, as not
+// cacheable (RFC 6749 §5.1): every response of the token, introspection
+// and revocation endpoints carries Cache-Control: no-store and Pragma:
+// no-cache.
 func writeJSON(w http.ResponseWriter, status int, body []byte) {
 	h := w.Header()
 	h["Content-Type"] = []string{"application/json"}
+	h["Cache-Control"] = []string{"no-store"}
+	h["Pragma"] = []string{"no-cache"}
 	h["Content-Length"] = []string{strconv.Itoa(len(body))}
 	w.WriteHeader(status)
 	w.Write(body)
 }
 
-// writeError writes oe as an RFC 6749 §5.2 error response.
-func (e *Endpoint) writeError(w http.ResponseWriter, oe *oauthError) {
+// writeEmpty answers 200 with an empty body, not cacheable.
+func writeEmpty(w http.ResponseWriter) {
 	h := w.Header()
-	if oe.challenge != "" {
-		h["Www-Authenticate"] = []string{oe.challenge}
-	}
-	if oe.allow != "" {
-		h["Allow"] = []string{oe.allow}
-	}
-	if oe.retryAfter > 0 {
-		secs := int64((oe.retryAfter + time.Second - 1) / time.Second)
-		h["Retry-After"] = []string{strconv.FormatInt(secs, 10)}
-	}
-	buf := make([]byte, 0, 64+len(oe.desc))
-	buf = append(buf, `{"error":`...)
-	buf = appendJSONString(buf, oe.code)
-	buf = append(buf, `,"error_description":`...)
-	buf = appendJSONString(buf, oe.desc)
-	buf = append(buf, '}')
-	writeJSON(w, oe.status, buf)
+	h["Cache-Control"] = []string{"no-store"}
+	h["Pragma"] = []string{"no-cache"}
+	h["Content-Length"] = []string{"0"}
+	w.WriteHeader(http.StatusOK)
 }

@@ -33,14 +33,13 @@ var inactive = []byte(`{"active":false}`)
 
 func (h introspectionHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	e := h.e
-	noStore(w)
-	req, oerr := e.parse(r, e.methods&^(ClientSecretJSON|JSONKey))
+	req, oerr := e.parse(w, r, &e.formOpts)
 	if oerr != nil {
 		e.writeError(w, oerr)
 		return
 	}
-	tok, ok := req.param("token")
-	if !ok {
+	tok := req.Token
+	if tok == "" {
 		e.writeError(w, errInvalidRequest("token is missing"))
 		return
 	}

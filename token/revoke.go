@@ -4,6 +4,8 @@ package token
 
 import (
 	"net/http"
+
+	"github.com/keyturn/keyturn/internal/oauthreq"
 )
 
 // Revocation returns the RFC 7009 token revocation endpoint, to mount at
@@ -35,14 +37,13 @@ type revocationHandler struct{ e *Endpoint }
 
 func (h revocationHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	e := h.e
-	noStore(w)
-	req, oerr := e.parse(r, e.methods&^(ClientSecretJSON|JSONKey))
+	req, oerr := e.parse(w, r, &e.formOpts)
 	if oerr != nil {
 		e.writeError(w, oerr)
 		return
 	}
-	tok, ok := req.param("token")
-	if !ok {
+	tok := req.Token
+	if tok == "" {
 		e.writeError(w, errInvalidRequest("token is missing"))
 		return
 	}
@@ -54,8 +55,8 @@ func (h revocationHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	revs := e.verifier.revocations
 	if revs == nil {
-		e.writeError(w, &oauthError{status: http.StatusBadRequest, code: "unsupported_token_type",
-			desc: "this server cannot revoke access tokens"})
+		e.writeError(w, &oauthreq.Error{Status: http.StatusBadRequest, Code: oauthreq.UnsupportedTokenType,
+			Description: "this server cannot revoke access tokens"})
 		return
 	}
 	c, err := e.verifier.Verify(ctx, tok)
@@ -68,22 +69,15 @@ func (h revocationHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if c.ClientID != client.ID || e.users != nil && c.ClientID == e.passwordID {
-		e.writeError(w, &oauthError{status: http.StatusBadRequest, code: "unauthorized_client",
-			desc: "the token was not issued to this client"})
+		e.writeError(w, &oauthreq.Error{Status: http.StatusBadRequest, Code: oauthreq.UnauthorizedClient,
+			Description: "the token was not issued to this client"})
 		return
 	}
 	if err := revs.RevokeToken(ctx, c.ID, c.ExpiresAt); err != nil {
 		e.writeError(w, errUnavailable)
 		return
 	}
-	e.emit(ctx, Event{Kind: TokenRevoked, Endpoint: "revocation", Method: req.cred.method, ClientID: c.ClientID,
+	e.emit(ctx, Event{Kind: TokenRevoked, Endpoint: "revocation", Method: methodOf(req), ClientID: c.ClientID,
 		Subject: c.Subject, Scope: c.Scope, TokenID: c.ID, ExpiresAt: c.ExpiresAt, RemoteAddr: r.RemoteAddr})
 	writeEmpty(w)
-}
-
-// writeEmpty answers 200 with an empty body, which RFC 7009 §2.2 clients
-// ignore.
-func writeEmpty(w http.ResponseWriter) {
-	w.Header()["Content-Length"] = []string{"0"}
-	w.WriteHeader(http.StatusOK)
 }
