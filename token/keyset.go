@@ -428,12 +428,14 @@ func (ks *KeySet) maintain(ctx context.Context, recs []storage.SigningKey, now t
 	a := live[active]
 
 	// Keys that could sign now but lost to the active one (two processes
-	// generated keys at once, or a key was added) stop now; they may have
-	// signed until now somewhere, so they stay published for retention.
+	// generated keys at once) stop now. A process that has not refreshed
+	// yet may sign with one a little longer, at most until its next
+	// refresh, which comes sooner than PublishAhead: they stay published
+	// that much longer than retention.
 	for i, r := range live {
 		if i != active && canSign(r, now) {
-			if err := ks.retire(ctx, r.ID, now); err != nil {
-				return changed, err
+			if err := ks.store.RetireSigningKey(ctx, r.ID, now, now.Add(retention+ks.publishAhead)); err != nil {
+				return changed, fmt.Errorf("keyturn/token: retiring signing key %s: %w", r.ID, err)
 			}
 			changed = true
 		}

@@ -243,13 +243,11 @@ func TestSealedKeys(t *testing.T) {
 			if !bytes.Equal(rec.Public, pub) {
 				t.Error("stored public key is not the PKIX encoding")
 			}
-			e := &env{clock: clk, store: store, keys: ks, key: key, alg: alg}
 			iss, _ := NewIssuer(IssuerConfig{Issuer: testIssuer, Audience: []string{testAudience}, Keys: ks, Now: clk.Now})
 			tok, _, err := iss.Mint(ctx, testGrant)
 			if err != nil {
 				t.Fatal(err)
 			}
-			_ = e
 
 			noGen := func(Algorithm) (crypto.Signer, error) { return nil, errors.New("must not generate") }
 			if _, err := NewKeySet(ctx, KeySetConfig{Store: store, KEK: kek, Now: clk.Now, Generate: noGen}); err != nil {
@@ -547,7 +545,10 @@ func TestTwoProcessesConverge(t *testing.T) {
 		t.Fatalf("store holds %d keys, want 2", len(recs))
 	}
 	for _, r := range recs {
-		if r.ID != sa.id && (r.NotAfter.IsZero() || r.NotAfter.After(clk.Now()) || r.ExpiresAt.Before(clk.Now().Add(MaxLifetime))) {
+		// The loser stops now and stays published for retention plus
+		// PublishAhead, the bound on how long a process that has not
+		// refreshed yet may still sign with it.
+		if r.ID != sa.id && (!r.NotAfter.Equal(clk.Now()) || !r.ExpiresAt.Equal(clk.Now().Add(retention+DefaultPublishAhead))) {
 			t.Errorf("losing key schedule: NotAfter %v ExpiresAt %v", r.NotAfter, r.ExpiresAt)
 		}
 	}
