@@ -1,0 +1,616 @@
+//go:build keyturnendpoint
+
+package token
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"net/url"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/keyturn/keyturn/internal/oauthreq"
+	"github.com/keyturn/keyturn/scope"
+)
+
+// AuthMethod is a way for a client to present its credentials. Methods
+// combine as a bit set in [EndpointConfig.Methods].
+type AuthMethod uint8
+
+// The client authentication methods. The first two are RFC 6749's
+// (§2.3.1) and are advertised in metadata under these names; the others
+// serve the seed APIs and are keyturn's extensions, advertised nowhere.
+const (
+	// ClientSecretBasic: HTTP Basic, id and secret each form-encoded
+	// (RFC 6749 §2.3.1, Appendix B) before base64.
+	ClientSecretBasic AuthMethod = 1 << iota
+	// ClientSecretPost: client_id and client_secret in a form body.
+	ClientSecretPost
+	// ClientSecretJSON: client_id and client_secret in a JSON body, where
+	// response_type may stand for grant_type (seed 002).
+	ClientSecretJSON
+	// BearerKey: a whole API key as "Authorization: Bearer <key>"; no
+	// grant_type needed (seed 000).
+	BearerKey
+	// JSONKey: a whole API key as {"key": "<key>"} in a JSON body; no
+	// grant_type needed (seed 000).
+	JSONKey
+
+	// StandardAuthMethods are the methods RFC 6749 defines; the zero
+	// [EndpointConfig.Methods] means these.
+	StandardAuthMethods = ClientSecretBasic | ClientSecretPost
+	// AllAuthMethods are every method keyturn knows.
+	AllAuthMethods = ClientSecretBasic | ClientSecretPost | ClientSecretJSON | BearerKey | JSONKey
+)
+
+var authMethodNames = [...]string{"client_secret_basic", "client_secret_post", "client_secret_json", "bearer_key", "json_key"}
+
+// String returns the method's name ("client_secret_basic"...), or the
+// names of a set joined by "|".
+func (m AuthMethod) String() string {
+	var names []string
+	for i, n := range authMethodNames {
+		if m&(1<<i) != 0 {
+			names = append(names, n)
+		}
+	}
+	if m&^AllAuthMethods != 0 {
+		names = append(names, "unknown")
+	}
+	return strings.Join(names, "|")
+}
+
+// Defaults of [EndpointConfig].
+const (
+	// DefaultIntrospectScope is the scope that lets a client introspect any
+	// token, when [EndpointConfig.IntrospectScope] is empty.
+	DefaultIntrospectScope = "introspect"
+	// DefaultRealm is the realm of WWW-Authenticate challenges when
+	// [EndpointConfig.Realm] is empty.
+	DefaultRealm = "keyturn"
+	// Default paths, below the issuer, of the endpoint URLs that metadata
+	// advertises when [EndpointConfig] leaves them empty.
+	DefaultTokenPath         = "/oauth/token"
+	DefaultIntrospectionPath = "/oauth/introspect"
+	DefaultRevocationPath    = "/oauth/revoke"
+)
+
+// EndpointConfig configures an [Endpoint]. Issuer, Verifier and Clients
+// are required; every other zero value has the documented meaning. The
+// four seed APIs differ only in this configuration (see the package
+// documentation).
+type EndpointConfig struct {
+	// Issuer mints the tokens. Required. Its issuer identifier is the
+	// metadata's issuer and must be https unless AllowPlainHTTP is set.
+	Issuer *Issuer
+
+	// Verifier checks tokens presented to introspection and revocation.
+	// Required; its issuer must be the Issuer's and its audience one of the
+	// Issuer's. Revocation records into the Verifier's Revocations; without
+	// them, revocation answers unsupported_token_type (RFC 7009 §2.2.1).
+	Verifier *Verifier
+
+	// Clients authenticates client_id / client_secret pairs. Required.
+	Clients ClientAuthenticator
+
+	// Methods are the ways a client may present its credentials. Zero
+	// means StandardAuthMethods. BearerKey and JSONKey need SplitKey.
+	// Introspection and revocation accept the same methods except the JSON
+	// ones: their requests are form-encoded (RFC 7662 §2.1, RFC 7009 §2.1).
+	Methods AuthMethod
+
+	// SplitKey turns an API key presented whole (BearerKey, JSONKey) into
+	// its client_id / client_secret pair, which Clients then checks; a key
+	// that cannot be split gives an error wrapping ErrInvalidClient.
+	// [KeyClients.SplitKey] is one. Required with BearerKey or JSONKey.
+	SplitKey func(key string) (clientID, clientSecret string, err error)
+
+	// Users enables the password grant (seed 001) and checks its
+	// credentials. Nil means grant_type=password is answered
+	// unsupported_grant_type, as RFC 9700 §2.4 advises.
+	Users UserAuthenticator
+
+	// PasswordClientID is the client_id claim of password-grant tokens,
+	// whose sub is the user. Required with Users. No client of Clients
+	// may have this id: such tokens belong to no client, and revocation
+	// refuses them for everyone.
+	PasswordClientID string
+
+	// PasswordLifetime is the lifetime of password-grant tokens. Zero
+	// means DefaultLifetime (900 s).
+	PasswordLifetime time.Duration
+
+	// Ceiling, when set, is asked at every client-credentials exchange
+	// for what the client's creator (Client.Owner) may still grant today;
+	// the client is then granted at most its scope intersected with the
+	// ceiling, so that a creator who lost a permission cannot keep passing
+	// it on through keys made earlier. An error fails the exchange (500).
+	Ceiling func(ctx context.Context, c Client) (scope.Set, error)
+
+	// CreatedAt adds created_at (unix seconds, the token's iat) to token
+	// responses (seed 002).
+	CreatedAt bool
+
+	// IntrospectScope is the scope that lets a client introspect tokens
+	// issued to others. Zero means DefaultIntrospectScope. A client without
+	// it may introspect only its own tokens.
+	IntrospectScope string
+
+	// ScopesSupported is advertised in metadata as scopes_supported. The
+	// empty set leaves it out (RFC 8414 §3.2 forbids empty arrays).
+	ScopesSupported scope.Set
+
+	// TokenURL, IntrospectionURL, RevocationURL and JWKSURL are the
+	// absolute URLs metadata advertises. Zero means the issuer followed by
+	// DefaultTokenPath, DefaultIntrospectionPath, DefaultRevocationPath and
+	// JWKSPath.
+	TokenURL, IntrospectionURL, RevocationURL, JWKSURL string
+
+	// Realm is the realm of WWW-Authenticate challenges. Zero means
+	// DefaultRealm.
+	Realm string
+
+	// AllowPlainHTTP lets the endpoints answer requests that did not arrive
+	// over TLS, and an http issuer. Leave it false in production unless a
+	// TLS-terminating proxy you trust forwards the requests: without it,
+	// a request whose http.Request.TLS is nil is refused before its
+	// credentials are looked at (RFC 6749 §3.2, CONFORMANCE TOK-01).
+	AllowPlainHTTP bool
+
+	// Limiter throttles failed authentications. Nil means a
+	// [RateLimiter] with its defaults.
+	Limiter Limiter
+
+	// Events receives an [Event] for every token issued, failed
+	// authentication and token revoked. Nil means [LogEvents] to
+	// slog.Default().
+	Events func(ctx context.Context, ev Event)
+
+	// Now is the clock of events and of the default Limiter. Nil means
+	// time.Now.
+	Now func() time.Time
+}
+
+// Endpoint is keyturn's authorization server over HTTP: the token endpoint
+// (RFC 6749), introspection (RFC 7662), revocation (RFC 7009) and metadata
+// (RFC 8414). Each handler is an http.Handler to mount at a path of the
+// host's choosing. An Endpoint is safe for concurrent use.
+type Endpoint struct {
+	issuer    *Issuer
+	verifier  *Verifier
+	ownership *Verifier // verifier without revocations, for revocation
+	clients   ClientAuthenticator
+	methods   AuthMethod
+	splitKey  func(string) (string, string, error)
+
+	users        UserAuthenticator
+	passwordID   string
+	passwordLife time.Duration
+	ceiling      func(context.Context, Client) (scope.Set, error)
+	createdAt    bool
+	introspect   scope.Set
+	realm        string
+	plainHTTP    bool
+	tokenOpts    oauthreq.Options // what the token endpoint parses
+	formOpts     oauthreq.Options // what introspection and revocation parse
+	limiter      Limiter
+	events       func(context.Context, Event)
+	now          func() time.Time
+	metadata     []byte
+	metadataPath string
+}
+
+// NewEndpoint checks cfg and returns an Endpoint.
+func NewEndpoint(cfg EndpointConfig) (*Endpoint, error) {
+	e := &Endpoint{
+		issuer:       cfg.Issuer,
+		verifier:     cfg.Verifier,
+		clients:      cfg.Clients,
+		methods:      cfg.Methods,
+		splitKey:     cfg.SplitKey,
+		users:        cfg.Users,
+		passwordID:   cfg.PasswordClientID,
+		passwordLife: cfg.PasswordLifetime,
+		ceiling:      cfg.Ceiling,
+		createdAt:    cfg.CreatedAt,
+		realm:        cfg.Realm,
+		plainHTTP:    cfg.AllowPlainHTTP,
+		limiter:      cfg.Limiter,
+		events:       cfg.Events,
+		now:          cfg.Now,
+	}
+	if e.issuer == nil {
+		return nil, errors.New("keyturn/token: EndpointConfig.Issuer is required")
+	}
+	if e.verifier == nil {
+		return nil, errors.New("keyturn/token: EndpointConfig.Verifier is required")
+	}
+	if e.clients == nil {
+		return nil, errors.New("keyturn/token: EndpointConfig.Clients is required")
+	}
+	if e.verifier.issuer != e.issuer.issuer {
+		return nil, errors.New("keyturn/token: EndpointConfig.Verifier must check the Issuer's issuer")
+	}
+	if !slices.Contains(e.issuer.audience, e.verifier.audience) {
+		return nil, errors.New("keyturn/token: EndpointConfig.Verifier's audience must be one of the Issuer's")
+	}
+	ownership := *e.verifier
+	ownership.revocations = nil
+	e.ownership = &ownership
+	if err := checkEndpointURL("issuer", e.issuer.issuer, e.plainHTTP); err != nil {
+		return nil, err
+	}
+	if e.methods == 0 {
+		e.methods = StandardAuthMethods
+	}
+	if e.methods&^AllAuthMethods != 0 {
+		return nil, errors.New("keyturn/token: EndpointConfig.Methods holds an unknown method")
+	}
+	if e.methods&(BearerKey|JSONKey) != 0 && e.splitKey == nil {
+		return nil, errors.New("keyturn/token: EndpointConfig.SplitKey is required with BearerKey or JSONKey")
+	}
+	if e.users != nil {
+		if err := checkClaimString("EndpointConfig.PasswordClientID", e.passwordID); err != nil {
+			return nil, err
+		}
+		if e.passwordLife == 0 {
+			e.passwordLife = DefaultLifetime
+		}
+		if err := checkLifetime("EndpointConfig.PasswordLifetime", e.passwordLife); err != nil {
+			return nil, err
+		}
+	}
+	is := cfg.IntrospectScope
+	if is == "" {
+		is = DefaultIntrospectScope
+	}
+	var err error
+	if e.introspect, err = scope.Parse(is); err != nil || e.introspect.Len() != 1 {
+		return nil, errors.New("keyturn/token: EndpointConfig.IntrospectScope must be one scope token")
+	}
+	if e.realm == "" {
+		e.realm = DefaultRealm
+	}
+	if !headerSafe(e.realm) {
+		return nil, errors.New("keyturn/token: EndpointConfig.Realm must be printable ASCII without '\"' or '\\'")
+	}
+	m := e.methods
+	e.formOpts = oauthreq.Options{
+		AllowBasic:     m&ClientSecretBasic != 0,
+		AllowPost:      m&ClientSecretPost != 0,
+		AllowBearerKey: m&BearerKey != 0,
+	}
+	e.tokenOpts = e.formOpts
+	e.tokenOpts.AllowJSON = m&(ClientSecretJSON|JSONKey) != 0
+	e.tokenOpts.AllowPostJSON = m&ClientSecretJSON != 0
+	e.tokenOpts.AllowResponseTypeAlias = m&ClientSecretJSON != 0
+	e.tokenOpts.AllowBodyKey = m&JSONKey != 0
+	if e.now == nil {
+		e.now = time.Now
+	}
+	if e.limiter == nil {
+		if e.limiter, err = NewRateLimiter(RateLimiterConfig{Now: e.now}); err != nil {
+			return nil, err
+		}
+	}
+	if e.events == nil {
+		e.events = func(ctx context.Context, ev Event) { logEvent(slog.Default(), ctx, ev) }
+	}
+	if err := e.buildMetadata(cfg); err != nil {
+		return nil, err
+	}
+	return e, nil
+}
+
+// checkEndpointURL checks an issuer or endpoint URL: absolute, https (or
+// http when plain is allowed), with a host, no fragment, no user info.
+func checkEndpointURL(what, s string, plain bool) error {
+	u, err := url.Parse(s)
+	if err != nil || u.Host == "" || u.Fragment != "" || u.User != nil || u.Opaque != "" ||
+		!(u.Scheme == "https" || plain && u.Scheme == "http") {
+		if plain {
+			return fmt.Errorf("keyturn/token: the %s must be an absolute http or https URL with a host and no fragment", what)
+		}
+		return fmt.Errorf("keyturn/token: the %s must be an absolute https URL with a host and no fragment (or set AllowPlainHTTP)", what)
+	}
+	return nil
+}
+
+// headerSafe reports whether s may stand in a quoted-string of a
+// challenge, and in error and error_description (RFC 6749 §5.2: %x20-21 /
+// %x23-5B / %x5D-7E).
+func headerSafe(s string) bool {
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if c < 0x20 || c > 0x7e || c == '"' || c == '\\' {
+			return false
+		}
+	}
+	return true
+}
+
+// Token returns the token endpoint (RFC 6749 §3.2), to mount at e.g.
+// POST /oauth/token. See the package documentation for the requests it
+// accepts.
+func (e *Endpoint) Token() http.Handler {
+	return tokenHandler{e: e}
+}
+
+// PasswordToken returns the token endpoint as seed 001 serves it at
+// POST /authorization: the same as [Endpoint.Token], except that a
+// username and password with no client credentials need no grant_type. It
+// needs [EndpointConfig.Users].
+func (e *Endpoint) PasswordToken() http.Handler {
+	return tokenHandler{e: e, implicitPassword: true}
+}
+
+type tokenHandler struct {
+	e                *Endpoint
+	implicitPassword bool
+}
+
+func (h tokenHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	h.e.serveToken(w, r, h.implicitPassword)
+}
+
+// Grant types.
+const (
+	grantClientCredentials = "client_credentials"
+	grantPassword          = "password"
+)
+
+func (e *Endpoint) serveToken(w http.ResponseWriter, r *http.Request, implicitPassword bool) {
+	req, oerr := e.parse(w, r, &e.tokenOpts)
+	if oerr != nil {
+		e.writeError(w, oerr)
+		return
+	}
+	if req.JSON && req.Source == oauthreq.SourceBasic {
+		// JSON bodies serve the seed APIs, which carry their credentials
+		// in the body or as a Bearer key; the RFC 6749 flow stays a form
+		// (CONFORMANCE TOK-03).
+		e.writeError(w, errInvalidRequest("a request with HTTP Basic credentials must have a form body"))
+		return
+	}
+
+	grant := req.GrantType
+	switch {
+	case grant == "" && implicitPassword && e.users != nil && req.Source == oauthreq.SourceNone &&
+		(req.Username != "" || req.Password != ""):
+		grant = grantPassword
+	case grant == "" && (req.Source == oauthreq.SourceBearerKey || req.Source == oauthreq.SourceBodyKey):
+		grant = grantClientCredentials
+	case grant == "":
+		e.writeError(w, errInvalidRequest("grant_type is missing"))
+		return
+	case grant == grantClientCredentials:
+	case grant == grantPassword && e.users != nil:
+	default:
+		e.writeError(w, &oauthreq.Error{Status: http.StatusBadRequest, Code: oauthreq.UnsupportedGrantType,
+			Description: "the grant type is not supported"})
+		return
+	}
+
+	if req.Resource != nil {
+		// RFC 8707 resource indicators come later; until then every token
+		// is for the configured audience (CONFORMANCE TOK-13, TOK-48).
+		e.writeError(w, &oauthreq.Error{Status: http.StatusBadRequest, Code: oauthreq.InvalidTarget,
+			Description: "resource indicators are not supported"})
+		return
+	}
+	requested, err := scope.Parse(req.Scope)
+	if err != nil {
+		e.writeError(w, &oauthreq.Error{Status: http.StatusBadRequest, Code: oauthreq.InvalidScope,
+			Description: "the scope is malformed"})
+		return
+	}
+
+	if grant == grantPassword {
+		e.passwordGrant(w, r, req, requested)
+		return
+	}
+	e.clientCredentialsGrant(w, r, req, requested)
+}
+
+func (e *Endpoint) clientCredentialsGrant(w http.ResponseWriter, r *http.Request, req *oauthreq.Request, requested scope.Set) {
+	ctx := r.Context()
+	client, oerr := e.authenticate(ctx, r, req, "token")
+	if oerr != nil {
+		e.writeError(w, oerr)
+		return
+	}
+	allowed, err := e.allowedScope(ctx, client)
+	if err != nil {
+		e.writeError(w, errServer)
+		return
+	}
+	granted, oerr := grantScope(allowed, requested)
+	if oerr != nil {
+		e.writeError(w, oerr)
+		return
+	}
+	e.mint(w, r, methodOf(req), Grant{
+		Subject:  client.ID,
+		ClientID: client.ID,
+		Scope:    granted,
+		Lifetime: client.TokenLifetime,
+	})
+}
+
+func (e *Endpoint) passwordGrant(w http.ResponseWriter, r *http.Request, req *oauthreq.Request, requested scope.Set) {
+	if req.Source != oauthreq.SourceNone || req.ClientID != "" {
+		e.writeError(w, errInvalidRequest("the password grant takes no client credentials"))
+		return
+	}
+	if req.Username == "" || req.Password == "" {
+		e.writeError(w, errInvalidRequest("username and password are required"))
+		return
+	}
+	ctx := r.Context()
+	limitID := "user:" + req.Username
+	if wait := e.limiter.Allow(r, limitID); wait > 0 {
+		e.emit(ctx, Event{Kind: AuthFailed, Endpoint: "token", Subject: eventID(req.Username),
+			RemoteAddr: r.RemoteAddr, Err: ErrRateLimited})
+		e.writeError(w, errRateLimited(wait))
+		return
+	}
+	user, err := e.users.AuthenticateUser(ctx, req.Username, req.Password)
+	if err != nil {
+		if !errors.Is(err, ErrInvalidGrant) {
+			e.writeError(w, errServer)
+			return
+		}
+		e.limiter.Fail(r, limitID)
+		e.emit(ctx, Event{Kind: AuthFailed, Endpoint: "token", Subject: eventID(req.Username),
+			RemoteAddr: r.RemoteAddr, Err: err})
+		e.writeError(w, &oauthreq.Error{Status: http.StatusBadRequest, Code: oauthreq.InvalidGrant,
+			Description: "the username or password is wrong"})
+		return
+	}
+	granted, oerr := grantScope(user.Scope, requested)
+	if oerr != nil {
+		e.writeError(w, oerr)
+		return
+	}
+	e.mint(w, r, 0, Grant{
+		Subject:  user.Subject,
+		ClientID: e.passwordID,
+		Scope:    granted,
+		Lifetime: e.passwordLife,
+	})
+}
+
+// allowedScope returns the scope c holds today: its own, within the
+// host's ceiling if one is configured.
+func (e *Endpoint) allowedScope(ctx context.Context, c Client) (scope.Set, error) {
+	if e.ceiling == nil {
+		return c.Scope, nil
+	}
+	ceiling, err := e.ceiling(ctx, c)
+	if err != nil {
+		return scope.Set{}, err
+	}
+	return c.Scope.Intersect(ceiling), nil
+}
+
+// grantScope returns what to grant a holder of allowed who asked for
+// requested: all of allowed when nothing was asked, the request when
+// allowed covers it, invalid_scope otherwise (never a silent narrowing).
+func grantScope(allowed, requested scope.Set) (scope.Set, *oauthreq.Error) {
+	if requested.IsEmpty() {
+		if allowed.IsEmpty() {
+			return scope.Set{}, &oauthreq.Error{Status: http.StatusBadRequest, Code: oauthreq.InvalidScope,
+				Description: "there is no scope to grant"}
+		}
+		return allowed, nil
+	}
+	if !allowed.Covers(requested) {
+		return scope.Set{}, &oauthreq.Error{Status: http.StatusBadRequest, Code: oauthreq.InvalidScope,
+			Description: "the requested scope exceeds what may be granted"}
+	}
+	return requested, nil
+}
+
+// mint issues the token and writes the RFC 6749 §5.1 response.
+func (e *Endpoint) mint(w http.ResponseWriter, r *http.Request, method AuthMethod, g Grant) {
+	ctx := r.Context()
+	tok, c, err := e.issuer.Mint(ctx, g)
+	if err != nil {
+		e.writeError(w, errServer)
+		return
+	}
+	sc := c.Scope.String()
+	buf := make([]byte, 0, len(tok)+len(sc)+128)
+	buf = append(buf, `{"access_token":`...)
+	buf = appendJSONString(buf, tok)
+	buf = append(buf, `,"token_type":"Bearer","expires_in":`...)
+	buf = strconv.AppendInt(buf, int64(c.ExpiresAt.Sub(c.IssuedAt)/time.Second), 10)
+	buf = append(buf, `,"scope":`...)
+	buf = appendJSONString(buf, sc)
+	if e.createdAt {
+		buf = append(buf, `,"created_at":`...)
+		buf = strconv.AppendInt(buf, c.IssuedAt.Unix(), 10)
+	}
+	buf = append(buf, '}')
+	writeJSON(w, http.StatusOK, buf)
+	e.emit(ctx, Event{Kind: TokenIssued, Endpoint: "token", Method: method, ClientID: c.ClientID, Subject: c.Subject,
+		Scope: c.Scope, TokenID: c.ID, ExpiresAt: c.ExpiresAt, RemoteAddr: r.RemoteAddr})
+}
+
+// methodOf returns the method by which req presented its credential.
+func methodOf(req *oauthreq.Request) AuthMethod {
+	switch req.Source {
+	case oauthreq.SourceBasic:
+		return ClientSecretBasic
+	case oauthreq.SourcePost:
+		if req.JSON {
+			return ClientSecretJSON
+		}
+		return ClientSecretPost
+	case oauthreq.SourceBearerKey:
+		return BearerKey
+	case oauthreq.SourceBodyKey:
+		return JSONKey
+	}
+	return 0
+}
+
+// authenticate authenticates the client of req, through the limiter. It
+// reports failures as events and returns the error to answer.
+func (e *Endpoint) authenticate(ctx context.Context, r *http.Request, req *oauthreq.Request, endpoint string) (Client, *oauthreq.Error) {
+	method := methodOf(req)
+	fail := func(id string, err error, oerr *oauthreq.Error) (Client, *oauthreq.Error) {
+		e.emit(ctx, Event{Kind: AuthFailed, Endpoint: endpoint, Method: method, ClientID: eventID(id),
+			RemoteAddr: r.RemoteAddr, Err: err})
+		return Client{}, oerr
+	}
+	id, secret := req.ClientID, req.ClientSecret
+	switch req.Source {
+	case oauthreq.SourceNone:
+		return fail(id, fmt.Errorf("%w: no client credentials", ErrInvalidClient), e.invalidClient(req))
+	case oauthreq.SourceBearerKey, oauthreq.SourceBodyKey:
+		var err error
+		if id, secret, err = e.splitKey(req.Key); err != nil {
+			e.limiter.Fail(r, "")
+			if !errors.Is(err, ErrInvalidClient) {
+				err = fmt.Errorf("%w: %w", ErrInvalidClient, err)
+			}
+			return fail("", err, e.invalidClient(req))
+		}
+	}
+	if wait := e.limiter.Allow(r, id); wait > 0 {
+		return fail(id, ErrRateLimited, errRateLimited(wait))
+	}
+	client, err := e.clients.AuthenticateClient(ctx, id, secret)
+	if err != nil {
+		if !errors.Is(err, ErrInvalidClient) {
+			return Client{}, errServer
+		}
+		e.limiter.Fail(r, id)
+		return fail(id, err, e.invalidClient(req))
+	}
+	if client.ID != id {
+		// An authenticator that maps credentials to another client would
+		// make every client_id check meaningless.
+		return Client{}, errServer
+	}
+	return client, nil
+}
+
+// invalidClient is the 401 for credentials that do not authenticate, with
+// a challenge in the scheme the client used (Basic when the credentials
+// came in the body or were missing).
+func (e *Endpoint) invalidClient(req *oauthreq.Request) *oauthreq.Error {
+	return &oauthreq.Error{Status: http.StatusUnauthorized, Code: oauthreq.InvalidClient,
+		Description: "client authentication failed", Challenge: req.Challenge()}
+}
+
+func (e *Endpoint) emit(ctx context.Context, ev Event) {
+	ev.Time = e.now()
+	e.events(ctx, ev)
+}

@@ -1,0 +1,85 @@
+//go:build keyturnendpoint
+
+package token
+
+import (
+	"errors"
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/keyturn/keyturn/internal/oauthreq"
+)
+
+// ErrRateLimited is the reason of an [AuthFailed] event for an attempt the
+// [Limiter] refused before any credential was checked.
+var ErrRateLimited = errors.New("keyturn/token: too many failed authentications")
+
+// parse reads an endpoint request with [oauthreq.Parse], after refusing a
+// request that did not come over TLS (unless plain HTTP is allowed) before
+// anything of it is read. A 401 from the parser is a failed authentication
+// and counts against the remote address.
+func (e *Endpoint) parse(w http.ResponseWriter, r *http.Request, o *oauthreq.Options) (*oauthreq.Request, *oauthreq.Error) {
+	if r.TLS == nil && !e.plainHTTP {
+		return nil, errInvalidRequest("the request must be made over TLS")
+	}
+	req, err := oauthreq.Parse(w, r, *o)
+	if err != nil {
+		oerr, ok := errors.AsType[*oauthreq.Error](err)
+		if !ok {
+			return nil, errServer
+		}
+		if oerr.Status == http.StatusUnauthorized {
+			e.limiter.Fail(r, "")
+		}
+		return nil, oerr
+	}
+	return req, nil
+}
+
+func errInvalidRequest(desc string) *oauthreq.Error {
+	return &oauthreq.Error{Status: http.StatusBadRequest, Code: oauthreq.InvalidRequest, Description: desc}
+}
+
+// errRateLimited is the 429 of an attempt the Limiter refused. Its code is
+// RFC 8628's slow_down, registered for token endpoint responses.
+func errRateLimited(wait time.Duration) *oauthreq.Error {
+	return &oauthreq.Error{Status: http.StatusTooManyRequests, Code: "slow_down",
+		Description: "too many failed authentications, retry later", RetryAfter: wait}
+}
+
+var (
+	errServer = &oauthreq.Error{Status: http.StatusInternalServerError, Code: oauthreq.ServerError,
+		Description: "the server failed to handle the request"}
+	errUnavailable = &oauthreq.Error{Status: http.StatusServiceUnavailable, Code: "temporarily_unavailable",
+		Description: "the server cannot handle the request now, retry later", RetryAfter: time.Second}
+)
+
+// writeError writes oe as an RFC 6749 §5.2 error response, with
+// Cache-Control: no-store and Pragma: no-cache.
+func (e *Endpoint) writeError(w http.ResponseWriter, oe *oauthreq.Error) {
+	oauthreq.WriteError(w, oe, e.realm)
+}
+
+// writeJSON writes body, a JSON document, with the given status, as not
+// cacheable (RFC 6749 §5.1): every response of the token, introspection
+// and revocation endpoints carries Cache-Control: no-store and Pragma:
+// no-cache.
+func writeJSON(w http.ResponseWriter, status int, body []byte) {
+	h := w.Header()
+	h["Content-Type"] = []string{"application/json"}
+	h["Cache-Control"] = []string{"no-store"}
+	h["Pragma"] = []string{"no-cache"}
+	h["Content-Length"] = []string{strconv.Itoa(len(body))}
+	w.WriteHeader(status)
+	w.Write(body)
+}
+
+// writeEmpty answers 200 with an empty body, not cacheable.
+func writeEmpty(w http.ResponseWriter) {
+	h := w.Header()
+	h["Cache-Control"] = []string{"no-store"}
+	h["Pragma"] = []string{"no-cache"}
+	h["Content-Length"] = []string{"0"}
+	w.WriteHeader(http.StatusOK)
+}

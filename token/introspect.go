@@ -1,0 +1,131 @@
+//go:build keyturnendpoint
+
+package token
+
+import (
+	"errors"
+	"net/http"
+	"strconv"
+)
+
+// Introspection returns the RFC 7662 token introspection endpoint, to mount
+// at e.g. POST /oauth/introspect.
+//
+// The caller authenticates as a client, with the methods of the token
+// endpoint except the JSON ones (the request is a form, RFC 7662 §2.1). A
+// caller may introspect the tokens issued to it, and a caller holding
+// [EndpointConfig.IntrospectScope] any token. The answer is
+// {"active":false}, and nothing else, for a token that is malformed,
+// unknown, badly signed, expired, not yet valid, revoked, for another
+// audience, or issued to another client when the caller may not see it; for
+// the rest it is {"active":true} with scope, client_id, sub, exp, iat, nbf,
+// iss, aud, jti and token_type "Bearer". token_type_hint is ignored: there
+// is one kind of token.
+func (e *Endpoint) Introspection() http.Handler {
+	return introspectionHandler{e}
+}
+
+type introspectionHandler struct{ e *Endpoint }
+
+// inactive is the whole answer for a token that is not active (RFC 7662
+// §2.2): it says nothing about why.
+var inactive = []byte(`{"active":false}`)
+
+func (h introspectionHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	e := h.e
+	req, oerr := e.parse(w, r, &e.formOpts)
+	if oerr != nil {
+		e.writeError(w, oerr)
+		return
+	}
+	tok := req.Token
+	if tok == "" {
+		e.writeError(w, errInvalidRequest("token is missing"))
+		return
+	}
+	ctx := r.Context()
+	client, oerr := e.authenticate(ctx, r, req, "introspection")
+	if oerr != nil {
+		e.writeError(w, oerr)
+		return
+	}
+	c, err := e.verifier.Verify(ctx, tok)
+	if err != nil {
+		if isVerifyRefusal(err) {
+			writeJSON(w, http.StatusOK, inactive)
+			return
+		}
+		e.writeError(w, errUnavailable)
+		return
+	}
+	if c.ClientID != client.ID {
+		held, err := e.allowedScope(ctx, client)
+		if err != nil {
+			e.writeError(w, errServer)
+			return
+		}
+		if !held.Covers(e.introspect) {
+			writeJSON(w, http.StatusOK, inactive)
+			return
+		}
+	}
+	writeJSON(w, http.StatusOK, appendIntrospection(make([]byte, 0, 512), c))
+}
+
+// appendIntrospection appends the active introspection response for c
+// (RFC 7662 §2.2): times as integers, scope as one string, aud as a string
+// when it holds one value.
+func appendIntrospection(b []byte, c *Claims) []byte {
+	b = append(b, `{"active":true`...)
+	if !c.Scope.IsEmpty() {
+		b = append(b, `,"scope":`...)
+		b = appendJSONString(b, c.Scope.String())
+	}
+	b = append(b, `,"client_id":`...)
+	b = appendJSONString(b, c.ClientID)
+	b = append(b, `,"sub":`...)
+	b = appendJSONString(b, c.Subject)
+	b = append(b, `,"exp":`...)
+	b = strconv.AppendInt(b, c.ExpiresAt.Unix(), 10)
+	b = append(b, `,"iat":`...)
+	b = strconv.AppendInt(b, c.IssuedAt.Unix(), 10)
+	if !c.NotBefore.IsZero() {
+		b = append(b, `,"nbf":`...)
+		b = strconv.AppendInt(b, c.NotBefore.Unix(), 10)
+	}
+	b = append(b, `,"iss":`...)
+	b = appendJSONString(b, c.Issuer)
+	b = append(b, `,"aud":`...)
+	if len(c.Audience) == 1 {
+		b = appendJSONString(b, c.Audience[0])
+	} else {
+		b = append(b, '[')
+		for i, a := range c.Audience {
+			if i > 0 {
+				b = append(b, ',')
+			}
+			b = appendJSONString(b, a)
+		}
+		b = append(b, ']')
+	}
+	b = append(b, `,"jti":`...)
+	b = appendJSONString(b, c.ID)
+	b = append(b, `,"token_type":"Bearer"}`...)
+	return b
+}
+
+// verifyRefusals are the errors with which [Verifier.Verify] refuses a
+// token; any other error is a failure to decide (storage down).
+var verifyRefusals = [...]error{ErrMalformed, ErrInvalidSignature, ErrExpired, ErrNotYetValid, ErrRevoked,
+	ErrWrongIssuer, ErrWrongAudience, ErrUnknownKey, ErrUnsupportedAlgorithm, ErrWrongType}
+
+// isVerifyRefusal reports whether err says the token is not valid, as
+// opposed to the verifier failing to find out.
+func isVerifyRefusal(err error) bool {
+	for _, s := range verifyRefusals {
+		if errors.Is(err, s) {
+			return true
+		}
+	}
+	return false
+}
