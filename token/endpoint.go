@@ -126,10 +126,11 @@ type EndpointConfig struct {
 	PasswordLifetime time.Duration
 
 	// Ceiling, when set, is asked at every client-credentials exchange
-	// for what the client's creator (Client.Owner) may still grant today;
-	// the client is then granted at most its scope intersected with the
-	// ceiling, so that a creator who lost a permission cannot keep passing
-	// it on through keys made earlier. An error fails the exchange (500).
+	// (and when a client introspects another's token) for what the
+	// client's creator (Client.Owner) may still grant today; the client
+	// then holds at most its scope intersected with the ceiling, so that a
+	// creator who lost a permission cannot keep passing it on through keys
+	// made earlier. An error fails the request (500).
 	Ceiling func(ctx context.Context, c Client) (scope.Set, error)
 
 	// CreatedAt adds created_at (unix seconds, the token's iat) to token
@@ -244,6 +245,9 @@ func NewEndpoint(cfg EndpointConfig) (*Endpoint, error) {
 	e.ownership = &ownership
 	if err := checkEndpointURL("issuer", e.issuer.issuer, e.plainHTTP); err != nil {
 		return nil, err
+	}
+	if strings.Contains(e.issuer.issuer, "?") {
+		return nil, errors.New("keyturn/token: the issuer must have no query (RFC 8414 §2)")
 	}
 	if e.methods == 0 {
 		e.methods = StandardAuthMethods

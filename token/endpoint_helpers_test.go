@@ -187,6 +187,12 @@ func (l *eventLog) count(kind EventKind) int {
 	return n
 }
 
+func (l *eventLog) reset() {
+	l.mu.Lock()
+	l.evs = nil
+	l.mu.Unlock()
+}
+
 func (l *eventLog) all() []Event {
 	l.mu.Lock()
 	defer l.mu.Unlock()
@@ -472,7 +478,7 @@ func (k *keysEnv) create(t testing.TB, sc string, lifetime time.Duration) keys.K
 	t.Helper()
 	key, _, err := k.mgr.Create(context.Background(), keys.CreateParams{
 		Name: "test", Owner: "alice", Scope: scope.MustParse(sc), TokenLifetime: lifetime,
-	}, scope.MustParse("read:users read:participants write:users introspect users:read users:write target-entity:*:*"))
+	}, scope.MustParse("read:users read:participants write:users introspect users:read users:write subscriptions:read target-entity:*:*"))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -117,7 +117,7 @@ func TestMD03_IssuerExact(t *testing.T) {
 	if err != nil || u.Scheme != "https" || u.RawQuery != "" || u.Fragment != "" {
 		t.Errorf("issuer %v", md["issuer"])
 	}
-	for _, bad := range []string{"https://as.test#f", "ftp://as.test", "https://user@as.test", "as.test"} {
+	for _, bad := range []string{"https://as.test#f", "https://as.test?x=1", "ftp://as.test", "https://user@as.test", "as.test"} {
 		base := newEnv(t, EdDSA)
 		iss, err := NewIssuer(IssuerConfig{Issuer: bad, Audience: []string{testAudience}, Keys: base.keys})
 		if err != nil {

@@ -1,0 +1,123 @@
+//go:build keyturnendpoint
+
+package token
+
+import (
+	"context"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/keyturn/keyturn/keys"
+	"github.com/keyturn/keyturn/scope"
+	"github.com/keyturn/keyturn/storage/memory"
+)
+
+// benchKeys holds a key store with n API keys, built once per n for the
+// whole benchmark binary (100 000 keys take a while), and the last key
+// created, which the benchmark presents.
+type benchKeys struct {
+	mgr *keys.Manager
+	key keys.Key
+}
+
+var (
+	benchKeysMu    sync.Mutex
+	benchKeysCache = map[int]*benchKeys{}
+)
+
+func keysForBench(b *testing.B, n int) *benchKeys {
+	benchKeysMu.Lock()
+	defer benchKeysMu.Unlock()
+	if bk := benchKeysCache[n]; bk != nil {
+		return bk
+	}
+	mgr, err := keys.NewManager(keys.Config{Store: memory.New(), Prefix: "ds_live", Hasher: keys.NewHasher([]byte("pepper"))})
+	if err != nil {
+		b.Fatal(err)
+	}
+	sc := scope.MustParse("read:users read:participants")
+	bk := &benchKeys{mgr: mgr}
+	for i := range n {
+		k, _, err := mgr.Create(context.Background(), keys.CreateParams{Name: "k" + strconv.Itoa(i), Scope: sc}, sc)
+		if err != nil {
+			b.Fatal(err)
+		}
+		bk.key = k
+	}
+	benchKeysCache[n] = bk
+	return bk
+}
+
+// discardWriter is a ResponseWriter that keeps the status and nothing
+// else, so that the benchmark measures the handler, not a recorder.
+type discardWriter struct {
+	h      http.Header
+	status int
+}
+
+func (w *discardWriter) Header() http.Header         { return w.h }
+func (w *discardWriter) Write(p []byte) (int, error) { return len(p), nil }
+func (w *discardWriter) WriteHeader(status int)      { w.status = status }
+
+// rewindBody is a request body that can be read again.
+type rewindBody struct{ *strings.Reader }
+
+func (rewindBody) Close() error { return nil }
+
+// BenchmarkExchange measures one whole client-credentials exchange through
+// the token handler (parse the form and HTTP Basic, split and check the API
+// key against its stored hash, grant the scope, mint and sign the JWT,
+// encode the response) per algorithm, with 10 and with 100 000 keys in the
+// store, beside the bare signature over a token's signing input in the same
+// run (impl=crypto). The handler runs with its default rate limiter and its
+// event hook logging to a disabled slog handler.
+func BenchmarkExchange(b *testing.B) {
+	for _, alg := range allAlgs {
+		for _, n := range []int{10, 100_000} {
+			bk := keysForBench(b, n)
+			base := newEnv(b, alg)
+			kc := NewKeyClients(bk.mgr)
+			ep, err := NewEndpoint(EndpointConfig{
+				Issuer: base.issuer, Verifier: base.verify, Clients: kc, SplitKey: kc.SplitKey,
+				Events: LogEvents(slog.New(slog.DiscardHandler)),
+			})
+			if err != nil {
+				b.Fatal(err)
+			}
+			h := ep.Token()
+			const form = "grant_type=client_credentials"
+			body := rewindBody{strings.NewReader(form)}
+			r := httptest.NewRequest(http.MethodPost, "https://as.test/oauth/token", body)
+			r.Header.Set("Content-Type", formType)
+			r.Header.Set("Authorization", basicAuth(bk.key.ID(), bk.key.ClientSecret()))
+			w := &discardWriter{h: http.Header{}}
+			b.Run("alg="+string(alg)+"/keys="+strconv.Itoa(n), func(b *testing.B) {
+				b.ReportAllocs()
+				for b.Loop() {
+					body.Seek(0, 0)
+					clear(w.h)
+					h.ServeHTTP(w, r)
+					if w.status != http.StatusOK {
+						b.Fatalf("status %d", w.status)
+					}
+				}
+			})
+		}
+		e := newEnv(b, alg)
+		tok, _ := e.mint(b, Grant{Subject: "W7p6DXeF6zzybyBN", ClientID: "W7p6DXeF6zzybyBN", Scope: scope.MustParse("read:users read:participants")})
+		input := []byte(tok[:strings.LastIndexByte(tok, '.')])
+		b.Run("alg="+string(alg)+"/impl=crypto", func(b *testing.B) {
+			b.ReportAllocs()
+			for b.Loop() {
+				if err := bareSign(alg, e.key, input); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}
