@@ -1,5 +1,3 @@
-//go:build keyturnendpoint
-
 package token
 
 // Tests of the token endpoint, one per item of CONFORMANCE.md §1 (TOK-01 …

@@ -1,5 +1,3 @@
-//go:build keyturnendpoint
-
 // # Token endpoint
 //
 // [NewEndpoint] puts an [Issuer] and a [Verifier] on the wire as an OAuth

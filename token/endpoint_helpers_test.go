@@ -1,5 +1,3 @@
-//go:build keyturnendpoint
-
 package token
 
 import (

@@ -1,5 +1,3 @@
-//go:build keyturnendpoint
-
 package token
 
 // Tests of the seed flows (DESIGN.md, "The four flows" and "Fine print")

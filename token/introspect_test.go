@@ -1,5 +1,3 @@
-//go:build keyturnendpoint
-
 package token
 
 // Tests of the introspection endpoint, one per item of CONFORMANCE.md §3

@@ -1,5 +1,3 @@
-//go:build keyturnendpoint
-
 package token
 
 // Tests of the metadata handler, one per MD item of CONFORMANCE.md §5.1
