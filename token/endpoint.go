@@ -288,7 +288,8 @@ func NewEndpoint(cfg EndpointConfig) (*Endpoint, error) {
 		AllowBearerKey: m&BearerKey != 0,
 	}
 	e.tokenOpts = e.formOpts
-	e.tokenOpts.AllowJSON = m&(ClientSecretJSON|JSONKey) != 0
+	// A Bearer key may come with a JSON body carrying scope (DESIGN.md).
+	e.tokenOpts.AllowJSON = m&(ClientSecretJSON|JSONKey|BearerKey) != 0
 	e.tokenOpts.AllowPostJSON = m&ClientSecretJSON != 0
 	e.tokenOpts.AllowResponseTypeAlias = m&ClientSecretJSON != 0
 	e.tokenOpts.AllowBodyKey = m&JSONKey != 0

@@ -53,9 +53,9 @@
 //     included, is 405 with Allow: POST. The metadata document answers GET
 //     and HEAD, anything else 405 with Allow: GET, HEAD (MD-15).
 //   - Body format (TOK-03, IN-18, RV-12): form bodies. JSON bodies only when
-//     a JSON method is enabled, only at the token endpoint, and never beside
-//     HTTP Basic, so the RFC 6749 flow stays a form. Refusals are 400
-//     invalid_request, never 415. Grant and credential parameters in the URL
+//     ClientSecretJSON, JSONKey or BearerKey is enabled, only at the token
+//     endpoint, and never beside HTTP Basic, so the RFC 6749 flow stays a
+//     form. Refusals are 400 invalid_request, never 415. Grant and credential parameters in the URL
 //     query are invalid_request; other query parameters are ignored
 //     (TOK-06, TOK-07). Bodies are capped at 64 KiB (413), 64 parameters
 //     (400), the Authorization header at 4 KiB (431) (TOK-08).

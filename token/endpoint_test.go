@@ -48,6 +48,17 @@ func TestSeed000_APIKey(t *testing.T) {
 			}
 		})
 	}
+	t.Run("JSON body with Bearer only", func(t *testing.T) {
+		k := newKeysEnv(t, func(c *EndpointConfig) { c.Methods = StandardAuthMethods | BearerKey })
+		key := k.create(t, "read:users read:participants", 0)
+		got := wantToken(t, k.endpointEnv, k.do(post("/oauth/token", "application/json", `{"scope":"read:users"}`, "Authorization", "Bearer "+key.String())))
+		if got.body["scope"] != "read:users" {
+			t.Errorf("scope %v", got.body["scope"])
+		}
+		// Without JSONKey, "key" is an unknown member: no credentials.
+		res := k.do(post("/oauth/token", "application/json", `{"grant_type":"client_credentials","key":"`+key.String()+`"}`))
+		wantError(t, res, http.StatusUnauthorized, "invalid_client")
+	})
 	for _, tc := range []struct {
 		name   string
 		r      *http.Request
