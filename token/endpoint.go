@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/url"
+	"runtime"
 	"slices"
 	"strconv"
 	"strings"
@@ -123,6 +124,13 @@ type EndpointConfig struct {
 	// means DefaultLifetime (900 s).
 	PasswordLifetime time.Duration
 
+	// MaxPasswordChecks bounds how many Users.AuthenticateUser calls run
+	// at once; further requests wait for a turn (or for their context to
+	// end: 503). A password hash is meant to be costly (argon2id at
+	// keyturn's defaults takes 64 MiB), so unbounded parallel checks would
+	// be a denial of service. Zero means runtime.GOMAXPROCS(0).
+	MaxPasswordChecks int
+
 	// Ceiling, when set, is asked at every client-credentials exchange
 	// (and when a client introspects another's token) for what the
 	// client's creator (Client.Owner) may still grant today; the client
@@ -190,6 +198,7 @@ type Endpoint struct {
 	users        UserAuthenticator
 	passwordID   string
 	passwordLife time.Duration
+	passwordSem  chan struct{} // one token per password check running
 	ceiling      func(context.Context, Client) (scope.Set, error)
 	createdAt    bool
 	introspect   scope.Set
@@ -266,6 +275,14 @@ func NewEndpoint(cfg EndpointConfig) (*Endpoint, error) {
 		if err := checkLifetime("EndpointConfig.PasswordLifetime", e.passwordLife); err != nil {
 			return nil, err
 		}
+		n := cfg.MaxPasswordChecks
+		if n == 0 {
+			n = runtime.GOMAXPROCS(0)
+		}
+		if n < 0 {
+			return nil, errors.New("keyturn/token: EndpointConfig.MaxPasswordChecks must not be negative")
+		}
+		e.passwordSem = make(chan struct{}, n)
 	}
 	is := cfg.IntrospectScope
 	if is == "" {
@@ -346,8 +363,8 @@ func (e *Endpoint) Token() http.Handler {
 
 // PasswordToken returns the token endpoint as seed 001 serves it at
 // POST /authorization: the same as [Endpoint.Token], except that a
-// username and password with no client credentials need no grant_type. It
-// needs [EndpointConfig.Users].
+// username and password with no client credentials need no grant_type.
+// Without [EndpointConfig.Users] it is the same as Token.
 func (e *Endpoint) PasswordToken() http.Handler {
 	return tokenHandler{e: e, implicitPassword: true}
 }
@@ -462,8 +479,12 @@ func (e *Endpoint) passwordGrant(w http.ResponseWriter, r *http.Request, req *oa
 		e.writeError(w, errRateLimited(wait))
 		return
 	}
-	user, err := e.users.AuthenticateUser(ctx, req.Username, req.Password)
+	user, err := e.checkPassword(ctx, req.Username, req.Password)
 	if err != nil {
+		if ctx.Err() != nil && errors.Is(err, ctx.Err()) {
+			e.writeError(w, errUnavailable)
+			return
+		}
 		if !errors.Is(err, ErrInvalidGrant) {
 			e.writeError(w, errServer)
 			return
@@ -486,6 +507,18 @@ func (e *Endpoint) passwordGrant(w http.ResponseWriter, r *http.Request, req *oa
 		Scope:    granted,
 		Lifetime: e.passwordLife,
 	})
+}
+
+// checkPassword asks the UserAuthenticator, once a turn is free among
+// MaxPasswordChecks; it returns ctx's error if ctx ends first.
+func (e *Endpoint) checkPassword(ctx context.Context, username, password string) (User, error) {
+	select {
+	case e.passwordSem <- struct{}{}:
+	case <-ctx.Done():
+		return User{}, ctx.Err()
+	}
+	defer func() { <-e.passwordSem }()
+	return e.users.AuthenticateUser(ctx, username, password)
 }
 
 // allowedScope returns the scope c holds today: its own, within the

@@ -19,7 +19,8 @@
 //   - Seed 001, username and password: Users and PasswordClientID set, and
 //     [Endpoint.PasswordToken] mounted at POST /authorization, where the
 //     pair needs no grant_type (grant_type=password works at either path).
-//     The token's sub is the user, its scope the user's.
+//     The token's sub is the user, its scope the user's. At most
+//     MaxPasswordChecks password hashes are computed at once.
 //   - Seed 002, client_id and client_secret in JSON: Methods with
 //     [ClientSecretJSON] (response_type may stand for grant_type),
 //     CreatedAt set, the key's token lifetime 7200 s.

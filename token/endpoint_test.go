@@ -12,7 +12,9 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
+	"sync"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	"github.com/keyturn/keyturn/scope"
@@ -357,6 +359,9 @@ func TestNewEndpointChecksConfig(t *testing.T) {
 		"password lifetime": func(c *EndpointConfig) {
 			c.Users, c.PasswordClientID, c.PasswordLifetime = newFakeUsers(t), "ts", 1500*time.Millisecond
 		},
+		"password checks": func(c *EndpointConfig) {
+			c.Users, c.PasswordClientID, c.MaxPasswordChecks = newFakeUsers(t), "ts", -1
+		},
 		"two introspect scopes": func(c *EndpointConfig) { c.IntrospectScope = "a b" },
 		"bad introspect scope":  func(c *EndpointConfig) { c.IntrospectScope = `a"` },
 		"bad realm":             func(c *EndpointConfig) { c.Realm = `a"b` },
@@ -420,4 +425,82 @@ func TestNewRateLimiterChecksConfig(t *testing.T) {
 			t.Errorf("%s: %v", name, err)
 		}
 	}
+}
+
+// blockingUsers accepts everyone, holding each check until released, and
+// counts the checks running at once.
+type blockingUsers struct {
+	release  chan struct{}
+	mu       sync.Mutex
+	inflight int
+}
+
+func (u *blockingUsers) AuthenticateUser(ctx context.Context, username, _ string) (User, error) {
+	u.mu.Lock()
+	u.inflight++
+	u.mu.Unlock()
+	defer func() {
+		u.mu.Lock()
+		u.inflight--
+		u.mu.Unlock()
+	}()
+	select {
+	case <-u.release:
+	case <-ctx.Done():
+		return User{}, ctx.Err()
+	}
+	return User{Subject: username, Scope: scope.MustParse("read")}, nil
+}
+
+func (u *blockingUsers) running() int {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	return u.inflight
+}
+
+// At most MaxPasswordChecks password checks run at once; the others wait
+// their turn, or give up with 503 when their request ends.
+func TestPasswordChecksBounded(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		users := &blockingUsers{release: make(chan struct{})}
+		e := newEndpointEnv(t, func(c *EndpointConfig) {
+			c.Users, c.PasswordClientID, c.MaxPasswordChecks, c.Limiter = users, "tokenserver", 2, allowAll{}
+		})
+		const n = 5
+		results := make(chan *result, n)
+		for range n {
+			go func() { results <- e.do(formPost("/token", "grant_type=password&username=u&password=p")) }()
+		}
+		synctest.Wait()
+		if got := users.running(); got != 2 {
+			t.Fatalf("%d checks running, want 2", got)
+		}
+
+		ctx, cancel := context.WithCancel(context.Background())
+		r := formPost("/token", "grant_type=password&username=u&password=p").WithContext(ctx)
+		late := make(chan *result, 1)
+		go func() { late <- e.do(r) }()
+		synctest.Wait()
+		cancel()
+		wantError(t, <-late, http.StatusServiceUnavailable, "temporarily_unavailable")
+
+		for i := range n {
+			users.release <- struct{}{}
+			synctest.Wait()
+			if got, want := users.running(), min(2, n-i-1); got != want {
+				t.Fatalf("after %d releases %d checks running, want %d", i+1, got, want)
+			}
+		}
+		for range n {
+			// Concurrent requests: do's count of issued tokens is not
+			// per request here, so check the answers themselves.
+			res := <-results
+			if res.Code != http.StatusOK || !bytes.Contains(res.Body, []byte(`"access_token"`)) {
+				t.Errorf("status %d: %s", res.Code, res.Body)
+			}
+		}
+		if got := e.events.count(TokenIssued); got != n {
+			t.Errorf("%d tokens issued, want %d", got, n)
+		}
+	})
 }
