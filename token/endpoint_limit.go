@@ -136,16 +136,22 @@ func (l *RateLimiter) Fail(r *http.Request, id string) {
 	}
 }
 
-// remoteHost returns the host of r.RemoteAddr, an IPv6 address as its /64.
+// remoteHost returns the host of r.RemoteAddr: an IPv4 address (IPv4-mapped
+// ones unmapped), or an IPv6 address cut to its /64.
 func remoteHost(r *http.Request) string {
 	host := r.RemoteAddr
 	if h, _, err := net.SplitHostPort(host); err == nil {
 		host = h
 	}
-	if a, err := netip.ParseAddr(host); err == nil && a.Is6() && !a.Is4In6() {
-		if p, err := a.WithZone("").Prefix(64); err == nil {
-			return p.String()
-		}
+	a, err := netip.ParseAddr(host)
+	switch {
+	case err != nil:
+		return host
+	case a.Is4In6():
+		return a.Unmap().String()
+	case a.Is6():
+		p, _ := a.WithZone("").Prefix(64) // cannot fail for an IPv6 address
+		return p.String()
 	}
-	return host
+	return a.String()
 }
