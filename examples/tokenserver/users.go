@@ -1,0 +1,78 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"strings"
+
+	"github.com/keyturn/keyturn/keys"
+	"github.com/keyturn/keyturn/scope"
+	"github.com/keyturn/keyturn/token"
+)
+
+// userFlag collects the repeatable -user NAME:PASSWORD:SCOPE... flag.
+type userFlag []string
+
+func (u *userFlag) String() string { return fmt.Sprintf("%d users", len(*u)) }
+
+func (u *userFlag) Set(v string) error {
+	*u = append(*u, v)
+	return nil
+}
+
+type user struct {
+	hash  string // argon2id, PHC string
+	scope scope.Set
+}
+
+// users is the example's own user table for the password flow (seed 001):
+// the way a host plugs its users into keyturn, through
+// token.UserAuthenticator. Passwords are kept only as argon2id hashes.
+type users struct {
+	byName map[string]user
+	hasher *keys.PasswordHasher
+}
+
+// newUsers parses -user values: split at the first two colons, the rest a
+// space-delimited scope string.
+func newUsers(specs []string, hasher *keys.PasswordHasher) (*users, error) {
+	u := &users{byName: make(map[string]user), hasher: hasher}
+	for i, spec := range specs {
+		name, rest, ok1 := strings.Cut(spec, ":")
+		password, scopes, ok2 := strings.Cut(rest, ":")
+		if !ok1 || !ok2 || name == "" || password == "" {
+			return nil, fmt.Errorf("-user #%d: want NAME:PASSWORD:SCOPE...", i+1)
+		}
+		set, err := scope.Parse(scopes)
+		if err != nil {
+			return nil, fmt.Errorf("-user %s: %w", name, err)
+		}
+		if _, dup := u.byName[name]; dup {
+			return nil, fmt.Errorf("-user %s: given twice", name)
+		}
+		hash, err := hasher.Hash(password)
+		if err != nil {
+			return nil, fmt.Errorf("-user %s: %w", name, err)
+		}
+		u.byName[name] = user{hash: hash, scope: set}
+	}
+	return u, nil
+}
+
+// AuthenticateUser implements token.UserAuthenticator. An unknown user costs
+// the same argon2id work as a wrong password, and both give the same error.
+func (u *users) AuthenticateUser(ctx context.Context, name, password string) (token.User, error) {
+	rec, known := u.byName[name]
+	if !known {
+		u.hasher.DummyCheck(password)
+		return token.User{}, token.ErrInvalidGrant
+	}
+	ok, err := keys.CheckPassword(rec.hash, password)
+	if err != nil {
+		return token.User{}, fmt.Errorf("checking the password of a user: %w", err)
+	}
+	if !ok {
+		return token.User{}, token.ErrInvalidGrant
+	}
+	return token.User{Subject: name, Scope: rec.scope}, nil
+}
