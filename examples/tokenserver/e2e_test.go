@@ -1,0 +1,654 @@
+package main
+
+// The end-to-end test builds the real binary, starts it on a free loopback
+// port, and drives the contract of DESIGN.md over HTTP.
+
+import (
+	"bufio"
+	"context"
+	"crypto/rand"
+	"database/sql"
+	"encoding/base64"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"slices"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"golang.org/x/oauth2"
+	"golang.org/x/oauth2/clientcredentials"
+)
+
+var (
+	buildOnce sync.Once
+	binary    string
+	buildErr  error
+)
+
+// build compiles the server once per test binary.
+func build(t *testing.T) string {
+	t.Helper()
+	buildOnce.Do(func() {
+		dir, err := os.MkdirTemp("", "tokenserver-e2e")
+		if err != nil {
+			buildErr = err
+			return
+		}
+		binary = filepath.Join(dir, "tokenserver")
+		out, err := exec.Command("go", "build", "-o", binary, ".").CombinedOutput()
+		if err != nil {
+			buildErr = fmt.Errorf("go build: %v\n%s", err, out)
+		}
+	})
+	if buildErr != nil {
+		t.Fatal(buildErr)
+	}
+	return binary
+}
+
+func TestMain(m *testing.M) {
+	code := m.Run()
+	if binary != "" {
+		os.RemoveAll(filepath.Dir(binary))
+	}
+	os.Exit(code)
+}
+
+// proc is a running server.
+type proc struct {
+	t      *testing.T
+	cmd    *exec.Cmd
+	base   string
+	issuer string // the -issuer given, or base
+	mu     sync.Mutex
+	stdout []string
+	done   chan struct{} // closed when stdout is drained
+}
+
+var listening = regexp.MustCompile(`msg=listening addr=(\S+)`)
+
+func start(t *testing.T, db string, extra ...string) *proc {
+	t.Helper()
+	args := append([]string{"-addr", "127.0.0.1:0", "-db", db, "-user", "ada:correct horse:read:users read:participants"}, extra...)
+	cmd := exec.Command(build(t), args...)
+	stdout, _ := cmd.StdoutPipe()
+	stderr, _ := cmd.StderrPipe()
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	p := &proc{t: t, cmd: cmd, done: make(chan struct{})}
+	go func() {
+		defer close(p.done)
+		sc := bufio.NewScanner(stdout)
+		for sc.Scan() {
+			p.mu.Lock()
+			p.stdout = append(p.stdout, sc.Text())
+			p.mu.Unlock()
+		}
+	}()
+	addr := make(chan string, 1)
+	go func() {
+		sc := bufio.NewScanner(stderr)
+		for sc.Scan() {
+			line := sc.Text()
+			if m := listening.FindStringSubmatch(line); m != nil {
+				addr <- m[1]
+			}
+			if strings.Contains(line, "level=ERROR") {
+				t.Logf("server: %s", line)
+			}
+		}
+	}()
+	select {
+	case a := <-addr:
+		p.base = "http://" + a
+		p.issuer = p.base
+		if i := slices.Index(extra, "-issuer"); i >= 0 {
+			p.issuer = extra[i+1]
+		}
+	case <-time.After(30 * time.Second):
+		cmd.Process.Kill()
+		t.Fatal("the server did not start listening")
+	}
+	t.Cleanup(func() {
+		if cmd.ProcessState == nil {
+			cmd.Process.Kill()
+			cmd.Wait()
+		}
+	})
+	return p
+}
+
+// bootstrapKey waits for the bootstrap line the server prints before it
+// listens.
+func (p *proc) bootstrapKey() string {
+	p.t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for time.Now().Before(deadline) {
+		p.mu.Lock()
+		lines := slices.Clone(p.stdout)
+		p.mu.Unlock()
+		for _, l := range lines {
+			if k, ok := strings.CutPrefix(l, "bootstrap admin key: "); ok {
+				return k
+			}
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	p.t.Fatal("no bootstrap admin key on stdout")
+	return ""
+}
+
+// stop sends SIGTERM and checks a clean exit; it returns all of stdout.
+func (p *proc) stop() []string {
+	p.t.Helper()
+	p.cmd.Process.Signal(syscall.SIGTERM)
+	if err := p.cmd.Wait(); err != nil {
+		p.t.Errorf("server exit: %v", err)
+	}
+	<-p.done
+	return p.stdout
+}
+
+type resp struct {
+	status int
+	header http.Header
+	body   map[string]any
+	raw    string
+}
+
+var client = &http.Client{Timeout: 30 * time.Second}
+
+func (p *proc) do(method, path string, header map[string]string, body string) resp {
+	p.t.Helper()
+	req, err := http.NewRequest(method, p.base+path, strings.NewReader(body))
+	if err != nil {
+		p.t.Fatal(err)
+	}
+	for k, v := range header {
+		req.Header.Set(k, v)
+	}
+	res, err := client.Do(req)
+	if err != nil {
+		p.t.Fatal(err)
+	}
+	defer res.Body.Close()
+	b, _ := io.ReadAll(res.Body)
+	r := resp{status: res.StatusCode, header: res.Header, raw: string(b)}
+	json.Unmarshal(b, &r.body)
+	return r
+}
+
+func bearer(tok string) map[string]string { return map[string]string{"Authorization": "Bearer " + tok} }
+
+const (
+	form = "application/x-www-form-urlencoded"
+	js   = "application/json"
+)
+
+func (p *proc) want(r resp, status int, what string) resp {
+	p.t.Helper()
+	if r.status != status {
+		p.t.Fatalf("%s: status %d, want %d; body %s", what, r.status, status, r.raw)
+	}
+	return r
+}
+
+// tokenFor exchanges a whole API key (seed 000) and returns the access token.
+func (p *proc) tokenFor(key string) string {
+	p.t.Helper()
+	r := p.want(p.do("POST", "/oauth/token", bearer(key), ""), 200, "exchange")
+	return r.body["access_token"].(string)
+}
+
+func split(key string) (id, secret string) {
+	rest := strings.TrimPrefix(key, "ds_live_")
+	id, secret, _ = strings.Cut(rest, "_")
+	return id, secret
+}
+
+func TestEndToEndSQLite(t *testing.T) {
+	db := filepath.Join(t.TempDir(), "keyturn.db")
+	// A fixed issuer: the port changes across the restart, and tokens are
+	// bound to the issuer.
+	p := start(t, db, "-issuer", "http://keyturn.test")
+	admin := p.bootstrapKey()
+	st := contract(t, p, admin)
+	load(t, p, st.k2ID, st.k2Secret)
+	out := p.stop()
+
+	// Restart on the same file: no new bootstrap key, everything kept.
+	p2 := start(t, db, "-issuer", "http://keyturn.test")
+	restarted(t, p2, admin, st)
+	out = append(out, p2.stop()...)
+	n := 0
+	for _, l := range out {
+		if strings.HasPrefix(l, "bootstrap admin key: ") {
+			n++
+		}
+	}
+	if n != 1 {
+		t.Errorf("%d bootstrap key lines over two starts, want 1", n)
+	}
+}
+
+func TestEndToEndMemory(t *testing.T) {
+	p := start(t, "memory")
+	contract(t, p, p.bootstrapKey())
+	p.stop()
+}
+
+func TestEndToEndPostgres(t *testing.T) {
+	base := os.Getenv("KEYTURN_TEST_POSTGRES")
+	if base == "" {
+		t.Skip("PostgreSQL end-to-end test skipped: set KEYTURN_TEST_POSTGRES to a URL such as postgres://postgres@127.0.0.1:5432/test?sslmode=disable to run it")
+	}
+	schemaURL := freshSchema(t, base)
+	p := start(t, schemaURL, "-issuer", "http://keyturn.test")
+	admin := p.bootstrapKey()
+	st := contract(t, p, admin)
+	p.stop()
+	p2 := start(t, schemaURL, "-issuer", "http://keyturn.test")
+	restarted(t, p2, admin, st)
+	for _, l := range p2.stop() {
+		if strings.HasPrefix(l, "bootstrap admin key: ") {
+			t.Error("a restart on PostgreSQL printed a new bootstrap key")
+		}
+	}
+}
+
+// freshSchema creates a schema of its own for this run and returns the URL
+// that selects it.
+func freshSchema(t *testing.T, base string) string {
+	t.Helper()
+	db, err := sql.Open("pgx", base)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	b := make([]byte, 6)
+	rand.Read(b)
+	name := "keyturn_e2e_" + hex.EncodeToString(b)
+	if _, err := db.Exec("CREATE SCHEMA " + name); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		db, err := sql.Open("pgx", base)
+		if err == nil {
+			db.Exec("DROP SCHEMA " + name + " CASCADE")
+			db.Close()
+		}
+	})
+	u, err := url.Parse(base)
+	if err != nil {
+		t.Fatal(err)
+	}
+	q := u.Query()
+	q.Set("search_path", name)
+	u.RawQuery = q.Encode()
+	return u.String()
+}
+
+// state is what contract leaves for the restart checks.
+type state struct {
+	adminToken         string // issued before the restart, still valid
+	k2ID, k2Secret     string
+	revokedToken       string // revoked through /oauth/revoke
+	k3Key, k3Token     string // k3 was deleted
+	participantsTokens string
+}
+
+// contract drives every endpoint of the DESIGN.md contract.
+func contract(t *testing.T, p *proc, adminKey string) state {
+	var st state
+	if !regexp.MustCompile(`^ds_live_[0-9A-Za-z]+_[0-9A-Za-z]+$`).MatchString(adminKey) {
+		t.Fatalf("bootstrap key has an unexpected shape")
+	}
+
+	// Seed 000: the key as a Bearer credential, then as a JSON body.
+	r := p.want(p.do("POST", "/oauth/token", bearer(adminKey), ""), 200, "seed 000 bearer")
+	wantTokenResponse(t, r, 900, "introspect read:api_keys read:participants read:users target-entity:*:* write:api_keys")
+	st.adminToken = r.body["access_token"].(string)
+	r = p.want(p.do("POST", "/oauth/token", map[string]string{"Content-Type": js}, `{"key":"`+adminKey+`","scope":"read:users"}`), 200, "seed 000 json")
+	wantTokenResponse(t, r, 900, "read:users")
+	p.want(p.do("GET", "/oauth/token", bearer(adminKey), ""), 405, "GET /oauth/token")
+	if r := p.do("OPTIONS", "/authorization", nil, ""); r.status != 405 || r.header.Get("Allow") != "POST" {
+		t.Errorf("OPTIONS /authorization: %d Allow %q", r.status, r.header.Get("Allow"))
+	}
+
+	// Demo resources.
+	r = p.want(p.do("GET", "/v1/staff", bearer(st.adminToken), ""), 200, "staff")
+	if _, ok := r.body["staff"].([]any); !ok {
+		t.Errorf("staff body %s", r.raw)
+	}
+	r = p.want(p.do("GET", "/v1/participants", bearer(st.adminToken), ""), 200, "participants")
+	if _, ok := r.body["participants"].([]any); !ok {
+		t.Errorf("participants body %s", r.raw)
+	}
+	if r := p.do("GET", "/v1/staff", nil, ""); r.status != 401 || !strings.HasPrefix(r.header.Get("WWW-Authenticate"), "Bearer") {
+		t.Errorf("staff without a token: %d %q", r.status, r.header.Get("WWW-Authenticate"))
+	}
+
+	// Admin API.
+	create := func(tok, body string) resp {
+		return p.do("POST", "/v1/api_keys", map[string]string{"Authorization": "Bearer " + tok, "Content-Type": js}, body)
+	}
+	r = p.want(create(st.adminToken, `{"name":"seed 003","scope":"read:users target-entity:E1:perf-read,employees-read","token_lifetime":3599}`), 201, "create k2")
+	for _, f := range []string{"id", "name", "scope", "token_lifetime", "created_at", "key", "client_id", "client_secret"} {
+		if _, ok := r.body[f]; !ok {
+			t.Errorf("created key lacks %q", f)
+		}
+	}
+	if r.body["id"] != r.body["client_id"] || r.body["scope"] != "read:users target-entity:E1:employees-read,perf-read" {
+		t.Errorf("created key: %s", r.raw)
+	}
+	k2 := r.body["key"].(string)
+	st.k2ID, st.k2Secret = r.body["client_id"].(string), r.body["client_secret"].(string)
+	if id, secret := split(k2); id != st.k2ID || secret != st.k2Secret {
+		t.Error("key and client_id/client_secret disagree")
+	}
+	p.want(create(st.adminToken, `{"name":"x"}`), 400, "missing scope")
+	p.want(create(st.adminToken, `{"scope":"a\"b"}`), 400, "malformed scope")
+	p.want(create(st.adminToken, `{"scope":"read:users","token_lifetime":59}`), 400, "lifetime 59")
+	p.want(create(st.adminToken, `{"scope":"read:users","token_lifetime":86401}`), 400, "lifetime 86401")
+
+	// Seed 003: form body, then Basic, with a compound scope.
+	r = p.want(p.do("POST", "/v1/oauth2/token", map[string]string{"Content-Type": form},
+		"grant_type=client_credentials&scope="+url.QueryEscape("target-entity:E1:employees-read")+
+			"&client_id="+st.k2ID+"&client_secret="+st.k2Secret), 200, "seed 003 form")
+	wantTokenResponse(t, r, 3599, "target-entity:E1:employees-read")
+	basic := "Basic " + base64.StdEncoding.EncodeToString([]byte(st.k2ID+":"+st.k2Secret))
+	r = p.want(p.do("POST", "/v1/oauth2/token", map[string]string{"Content-Type": form, "Authorization": basic},
+		"grant_type=client_credentials"), 200, "seed 003 basic")
+	wantTokenResponse(t, r, 3599, "read:users target-entity:E1:employees-read,perf-read")
+	k2Token := r.body["access_token"].(string)
+	r = p.want(p.do("POST", "/v1/oauth2/token", map[string]string{"Content-Type": form, "Authorization": basic},
+		"grant_type=client_credentials&scope=read:participants"), 400, "scope beyond the key")
+	if r.body["error"] != "invalid_scope" {
+		t.Errorf("scope beyond the key: %s", r.raw)
+	}
+	r = p.want(p.do("POST", "/v1/oauth2/token", map[string]string{"Content-Type": form,
+		"Authorization": "Basic " + base64.StdEncoding.EncodeToString([]byte(st.k2ID+":wrong"))}, "grant_type=client_credentials"), 401, "bad secret")
+	if r.body["error"] != "invalid_client" || !strings.HasPrefix(r.header.Get("WWW-Authenticate"), "Basic") {
+		t.Errorf("bad secret: %s %q", r.raw, r.header.Get("WWW-Authenticate"))
+	}
+	if r.header.Get("Cache-Control") != "no-store" || r.header.Get("Pragma") != "no-cache" {
+		t.Errorf("error response headers: %v", r.header)
+	}
+
+	// Seed 002: JSON body with response_type, created_at, a 7200 s key.
+	r = p.want(create(st.adminToken, `{"name":"seed 002","scope":"read:participants","token_lifetime":7200}`), 201, "create k4")
+	k4ID, k4Secret := r.body["client_id"].(string), r.body["client_secret"].(string)
+	r = p.want(p.do("POST", "/oauth/token", map[string]string{"Content-Type": js, "Accept": js},
+		`{"client_id":"`+k4ID+`","client_secret":"`+k4Secret+`","response_type":"client_credentials","scope":"read:participants"}`), 200, "seed 002")
+	wantTokenResponse(t, r, 7200, "read:participants")
+	st.participantsTokens = r.body["access_token"].(string)
+	p.want(p.do("GET", "/v1/participants", bearer(st.participantsTokens), ""), 200, "participants with k4")
+	r = p.want(p.do("GET", "/v1/staff", bearer(st.participantsTokens), ""), 403, "staff with k4")
+	if !strings.Contains(r.header.Get("WWW-Authenticate"), `error="insufficient_scope"`) {
+		t.Errorf("403 challenge %q", r.header.Get("WWW-Authenticate"))
+	}
+
+	// Seed 001: username and password.
+	r = p.want(p.do("POST", "/authorization", map[string]string{"Content-Type": form}, "username=ada&password="+url.QueryEscape("correct horse")), 200, "seed 001")
+	wantTokenResponse(t, r, 900, "read:participants read:users")
+	userToken := r.body["access_token"].(string)
+	if c := claims(t, userToken); c["sub"] != "ada" || c["client_id"] != "tokenserver" {
+		t.Errorf("password token claims: %v", c)
+	}
+	r = p.want(p.do("POST", "/authorization", map[string]string{"Content-Type": form}, "username=ada&password=nope"), 400, "wrong password")
+	if r.body["error"] != "invalid_grant" {
+		t.Errorf("wrong password: %s", r.raw)
+	}
+	r = p.want(p.do("POST", "/oauth/token", map[string]string{"Content-Type": form}, "grant_type=password&username=ada&password="+url.QueryEscape("correct horse")), 200, "grant_type=password")
+
+	// Ceiling: a key holding write:api_keys cannot create beyond its token.
+	r = p.want(create(st.adminToken, `{"name":"k3","scope":"write:api_keys read:users"}`), 201, "create k3")
+	st.k3Key = r.body["key"].(string)
+	st.k3Token = p.tokenFor(st.k3Key)
+	r = p.want(create(st.k3Token, `{"scope":"read:participants"}`), 403, "ceiling")
+	if !strings.Contains(r.header.Get("WWW-Authenticate"), `error="insufficient_scope"`) || r.body["error"] != "insufficient_scope" {
+		t.Errorf("ceiling refusal: %q %s", r.header.Get("WWW-Authenticate"), r.raw)
+	}
+	p.want(create(st.k3Token, `{"scope":"read:users"}`), 201, "within the ceiling")
+	p.want(create(k2Token, `{"scope":"read:users"}`), 403, "no write:api_keys")
+
+	// Listing: no secrets.
+	r = p.want(p.do("GET", "/v1/api_keys", bearer(st.adminToken), ""), 200, "list")
+	if strings.Contains(r.raw, st.k2Secret) || strings.Contains(r.raw, "secret") || strings.Contains(r.raw, "hash") {
+		t.Errorf("the list shows a secret: %s", r.raw)
+	}
+	if n := len(r.body["api_keys"].([]any)); n != 5 {
+		t.Errorf("%d keys listed, want 5", n)
+	}
+
+	// Introspection: the admin key holds "introspect"; k2 sees only its own.
+	intro := func(key, tok string) resp {
+		return p.do("POST", "/oauth/introspect", map[string]string{"Authorization": "Bearer " + key, "Content-Type": form}, "token="+tok)
+	}
+	r = p.want(intro(adminKey, k2Token), 200, "introspect")
+	for _, f := range []string{"active", "scope", "client_id", "sub", "exp", "iat", "nbf", "iss", "aud", "jti", "token_type"} {
+		if _, ok := r.body[f]; !ok {
+			t.Errorf("introspection lacks %q: %s", f, r.raw)
+		}
+	}
+	if r.body["active"] != true || r.body["client_id"] != st.k2ID {
+		t.Errorf("introspection: %s", r.raw)
+	}
+	if r := p.want(intro(k2, st.adminToken), 200, "introspect another's"); r.body["active"] != false {
+		t.Errorf("k2 introspected the admin token: %s", r.raw)
+	}
+
+	// Revocation: k2 revokes its own token; not another's.
+	rev := func(key, tok string) resp {
+		return p.do("POST", "/oauth/revoke", map[string]string{"Authorization": "Bearer " + key, "Content-Type": form}, "token="+tok)
+	}
+	r = p.want(rev(k2, st.adminToken), 400, "revoke another's")
+	if r.body["error"] != "unauthorized_client" {
+		t.Errorf("revoke another's: %s", r.raw)
+	}
+	p.want(p.do("GET", "/v1/staff", bearer(st.adminToken), ""), 200, "admin token after a refused revocation")
+	p.want(rev(k2, k2Token), 200, "revoke own")
+	p.want(rev(k2, k2Token), 200, "revoke again")
+	p.want(rev(k2, "not-a-token"), 200, "revoke unknown")
+	p.want(p.do("GET", "/v1/staff", bearer(k2Token), ""), 401, "revoked token")
+	if r := intro(adminKey, k2Token); r.body["active"] != false {
+		t.Errorf("revoked token introspects %s", r.raw)
+	}
+	st.revokedToken = k2Token
+
+	// Metadata and JWKS.
+	r = p.want(p.do("GET", "/.well-known/oauth-authorization-server", nil, ""), 200, "metadata")
+	for _, f := range []string{"issuer", "token_endpoint", "jwks_uri", "introspection_endpoint", "revocation_endpoint",
+		"grant_types_supported", "token_endpoint_auth_methods_supported", "scopes_supported"} {
+		if _, ok := r.body[f]; !ok {
+			t.Errorf("metadata lacks %q", f)
+		}
+	}
+	if r.body["issuer"] != p.issuer || r.body["token_endpoint"] != p.issuer+"/oauth/token" {
+		t.Errorf("metadata: %s", r.raw)
+	}
+	r = p.want(p.do("GET", "/.well-known/jwks.json", nil, ""), 200, "jwks")
+	kid := header(t, st.adminToken)["kid"]
+	found := false
+	for _, k := range r.body["keys"].([]any) {
+		k := k.(map[string]any)
+		if k["kid"] == nil || k["alg"] == nil || k["use"] != "sig" || k["d"] != nil {
+			t.Errorf("JWKS key %v", k)
+		}
+		found = found || k["kid"] == kid
+	}
+	if !found {
+		t.Error("the token's kid is not in the JWKS")
+	}
+	if c := claims(t, st.adminToken); c["iss"] != p.issuer || c["aud"] != p.issuer || c["client_id"] == nil || c["jti"] == nil {
+		t.Errorf("token claims %v", c)
+	}
+
+	// golang.org/x/oauth2/clientcredentials, in both auth styles.
+	for _, style := range []oauth2.AuthStyle{oauth2.AuthStyleInParams, oauth2.AuthStyleInHeader} {
+		cc := clientcredentials.Config{ClientID: k4ID, ClientSecret: k4Secret, TokenURL: p.base + "/oauth/token", AuthStyle: style}
+		ts := cc.TokenSource(context.Background())
+		tok, err := ts.Token()
+		if err != nil {
+			t.Fatalf("clientcredentials (style %d): %v", style, err)
+		}
+		if tok.AccessToken == "" || tok.Expiry.IsZero() || tok.Extra("scope") != "read:participants" {
+			t.Errorf("clientcredentials token: %+v", tok)
+		}
+		res, err := cc.Client(context.Background()).Get(p.base + "/v1/participants")
+		if err != nil {
+			t.Fatal(err)
+		}
+		res.Body.Close()
+		if res.StatusCode != 200 {
+			t.Errorf("clientcredentials client: status %d", res.StatusCode)
+		}
+	}
+
+	// Deleting a key: 204, 204, 404; its tokens and the key itself stop.
+	k3ID, _ := split(st.k3Key)
+	p.want(p.do("DELETE", "/v1/api_keys/"+k3ID, bearer(st.adminToken), ""), 204, "delete")
+	p.want(p.do("DELETE", "/v1/api_keys/"+k3ID, bearer(st.adminToken), ""), 204, "delete again")
+	p.want(p.do("DELETE", "/v1/api_keys/nosuchkey", bearer(st.adminToken), ""), 404, "delete unknown")
+	p.want(p.do("GET", "/v1/api_keys", bearer(st.k3Token), ""), 401, "token of a deleted key")
+	r = p.want(p.do("POST", "/oauth/token", bearer(st.k3Key), ""), 401, "exchange a deleted key")
+	if r.body["error"] != "invalid_client" {
+		t.Errorf("deleted key: %s", r.raw)
+	}
+	r = p.want(p.do("GET", "/v1/api_keys", bearer(st.adminToken), ""), 200, "list after delete")
+	revoked := 0
+	for _, k := range r.body["api_keys"].([]any) {
+		if _, ok := k.(map[string]any)["revoked_at"]; ok {
+			revoked++
+		}
+	}
+	if revoked != 1 {
+		t.Errorf("%d keys show revoked_at, want 1", revoked)
+	}
+	return st
+}
+
+// restarted checks a server restarted on the store contract left behind.
+func restarted(t *testing.T, p *proc, adminKey string, st state) {
+	p.want(p.do("GET", "/v1/staff", bearer(st.adminToken), ""), 200, "token from before the restart")
+	p.want(p.do("GET", "/v1/participants", bearer(st.participantsTokens), ""), 200, "k4 token from before the restart")
+	p.want(p.do("GET", "/v1/staff", bearer(st.revokedToken), ""), 401, "revoked token after the restart")
+	p.want(p.do("GET", "/v1/api_keys", bearer(st.k3Token), ""), 401, "deleted key's token after the restart")
+	p.want(p.do("POST", "/oauth/token", bearer(st.k3Key), ""), 401, "deleted key after the restart")
+	p.tokenFor(adminKey)
+	basic := "Basic " + base64.StdEncoding.EncodeToString([]byte(st.k2ID+":"+st.k2Secret))
+	p.want(p.do("POST", "/v1/oauth2/token", map[string]string{"Content-Type": form, "Authorization": basic}, "grant_type=client_credentials"), 200, "k2 after the restart")
+}
+
+// load makes 2,000 exchanges from 16 concurrent clients over keep-alive
+// connections: no errors, every token distinct. The rate is logged, not
+// asserted.
+func load(t *testing.T, p *proc, id, secret string) {
+	const total, workers = 2000, 16
+	tr := &http.Transport{MaxIdleConnsPerHost: workers, MaxConnsPerHost: workers}
+	defer tr.CloseIdleConnections()
+	c := &http.Client{Transport: tr, Timeout: 30 * time.Second}
+	basic := "Basic " + base64.StdEncoding.EncodeToString([]byte(id+":"+secret))
+	tokens := make(chan string, total)
+	errs := make(chan error, total)
+	var wg sync.WaitGroup
+	begin := time.Now()
+	for w := 0; w < workers; w++ {
+		wg.Add(1)
+		go func(w int) {
+			defer wg.Done()
+			for i := w; i < total; i += workers {
+				req, _ := http.NewRequest("POST", p.base+"/v1/oauth2/token", strings.NewReader("grant_type=client_credentials"))
+				req.Header.Set("Content-Type", form)
+				req.Header.Set("Authorization", basic)
+				res, err := c.Do(req)
+				if err != nil {
+					errs <- err
+					continue
+				}
+				var body struct {
+					AccessToken string `json:"access_token"`
+				}
+				err = json.NewDecoder(res.Body).Decode(&body)
+				res.Body.Close()
+				if err != nil || res.StatusCode != 200 {
+					errs <- fmt.Errorf("status %d, %v", res.StatusCode, err)
+					continue
+				}
+				tokens <- body.AccessToken
+			}
+		}(w)
+	}
+	wg.Wait()
+	elapsed := time.Since(begin)
+	close(tokens)
+	close(errs)
+	for err := range errs {
+		t.Errorf("load: %v", err)
+	}
+	seen := make(map[string]bool, total)
+	for tok := range tokens {
+		if seen[tok] {
+			t.Error("load: a token was issued twice")
+		}
+		seen[tok] = true
+	}
+	if len(seen) != total {
+		t.Errorf("load: %d distinct tokens, want %d", len(seen), total)
+	}
+	t.Logf("load: %d token exchanges from %d clients in %v: %.0f tokens/s", total, workers, elapsed.Round(time.Millisecond), float64(total)/elapsed.Seconds())
+}
+
+func wantTokenResponse(t *testing.T, r resp, lifetime float64, scope string) {
+	t.Helper()
+	b := r.body
+	if tok, _ := b["access_token"].(string); tok == "" || b["token_type"] != "Bearer" || b["expires_in"] != lifetime || b["scope"] != scope {
+		t.Errorf("token response %s, want expires_in %v and scope %q", r.raw, lifetime, scope)
+		return
+	}
+	if _, ok := b["refresh_token"]; ok {
+		t.Error("a refresh token was issued")
+	}
+	if r.header.Get("Cache-Control") != "no-store" || r.header.Get("Pragma") != "no-cache" {
+		t.Errorf("token response headers: %v", r.header)
+	}
+	c := claims(t, b["access_token"].(string))
+	if b["created_at"] != c["iat"] || c["exp"].(float64)-c["iat"].(float64) != lifetime {
+		t.Errorf("created_at %v, iat %v, exp %v", b["created_at"], c["iat"], c["exp"])
+	}
+	if h := header(t, b["access_token"].(string)); h["typ"] != "at+jwt" || h["kid"] == nil {
+		t.Errorf("token header %v", h)
+	}
+}
+
+func segment(t *testing.T, tok string, i int) map[string]any {
+	t.Helper()
+	parts := strings.Split(tok, ".")
+	if len(parts) != 3 {
+		t.Fatalf("not a JWT")
+	}
+	b, err := base64.RawURLEncoding.DecodeString(parts[i])
+	if err != nil {
+		t.Fatal(err)
+	}
+	var m map[string]any
+	if err := json.Unmarshal(b, &m); err != nil {
+		t.Fatal(err)
+	}
+	return m
+}
+
+func claims(t *testing.T, tok string) map[string]any { return segment(t, tok, 1) }
+func header(t *testing.T, tok string) map[string]any { return segment(t, tok, 0) }
