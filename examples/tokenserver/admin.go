@@ -43,9 +43,16 @@ func keyView(k storage.Key) keyJSON {
 	return v
 }
 
-const maxAdminBody = 16 << 10
+// Bounds of the admin API: the request body in bytes, token lifetimes in
+// seconds (the default is the Manager's too).
+const (
+	maxAdminBody    = 16 << 10
+	minLifetime     = 60
+	maxLifetime     = 86400
+	defaultLifetime = 900
+)
 
-// create handles POST /v1/api_keys.
+// create handles POST /v1/api_keys: {"name", "scope", "token_lifetime"}.
 func (a *admin) create(w http.ResponseWriter, r *http.Request) {
 	claims, _ := token.FromContext(r.Context())
 	var req struct {
@@ -72,21 +79,23 @@ func (a *admin) create(w http.ResponseWriter, r *http.Request) {
 		badRequest(w, "scope is malformed")
 		return
 	}
-	lifetime := 900 * time.Second
+	lifetime := int64(defaultLifetime)
 	if req.TokenLifetime != nil {
-		if *req.TokenLifetime < 60 || *req.TokenLifetime > 86400 {
-			badRequest(w, "token_lifetime must be from 60 to 86400 seconds")
-			return
-		}
-		lifetime = time.Duration(*req.TokenLifetime) * time.Second
+		lifetime = *req.TokenLifetime
+	}
+	if lifetime < minLifetime || lifetime > maxLifetime {
+		badRequest(w, "token_lifetime must be from 60 to 86400 seconds")
+		return
 	}
 	key, rec, err := a.keys.Create(r.Context(), keys.CreateParams{
-		Name: req.Name, Owner: claims.Subject, Scope: set, TokenLifetime: lifetime,
+		Name: req.Name, Owner: claims.Subject, Scope: set, TokenLifetime: time.Duration(lifetime) * time.Second,
 	}, claims.Scope)
 	switch {
 	case errors.Is(err, keys.ErrScopeExceedsCeiling):
-		a.log.Warn("api key refused: scope beyond the creator's", "by", claims.Subject)
-		insufficientScope(w, set.String())
+		// A protected-resource refusal (RFC 6750 §3.1): the caller's token
+		// lacks scope that the request needs.
+		refuse(a.log, w, r, &middleware.Error{Status: http.StatusForbidden, Code: "insufficient_scope",
+			Description: "the requested scope exceeds the scope of your token", Scope: set.String(), Err: err})
 		return
 	case errors.Is(err, keys.ErrInvalidParams):
 		badRequest(w, "name is too long or a parameter is out of range")
@@ -96,22 +105,22 @@ func (a *admin) create(w http.ResponseWriter, r *http.Request) {
 		serverError(w)
 		return
 	}
-	a.log.Info("api key created", "id", rec.ID, "by", claims.Subject, "scope", set.String())
-	v := keyView(rec)
+	a.log.Info("api key created", "id", rec.ID, "by", claims.Subject, "scope", set.String(),
+		"token_lifetime", lifetime)
 	writeJSON(w, http.StatusCreated, struct {
 		keyJSON
 		Key          string `json:"key"`
 		ClientID     string `json:"client_id"`
 		ClientSecret string `json:"client_secret"`
-	}{v, key.String(), key.ID(), key.ClientSecret()})
+	}{keyView(rec), key.String(), key.ID(), key.ClientSecret()}) // the secret, this once
 }
 
 // list handles GET /v1/api_keys: every key, revoked ones included.
 func (a *admin) list(w http.ResponseWriter, r *http.Request) {
+	claims, _ := token.FromContext(r.Context())
 	out := []keyJSON{}
-	after := ""
-	for {
-		page, err := a.keys.List(r.Context(), after, 1000)
+	for after := ""; ; {
+		page, err := a.keys.List(r.Context(), after, keys.MaxListLimit)
 		if err != nil {
 			a.log.Error("listing api keys", "err", err)
 			serverError(w)
@@ -120,11 +129,12 @@ func (a *admin) list(w http.ResponseWriter, r *http.Request) {
 		for _, k := range page {
 			out = append(out, keyView(k))
 		}
-		if len(page) < 1000 {
+		if len(page) < keys.MaxListLimit {
 			break
 		}
 		after = page[len(page)-1].ID
 	}
+	a.log.Info("api keys listed", "by", claims.Subject, "count", len(out))
 	writeJSON(w, http.StatusOK, map[string]any{"api_keys": out})
 }
 
@@ -136,7 +146,7 @@ func (a *admin) revoke(w http.ResponseWriter, r *http.Request) {
 	err := a.keys.Revoke(r.Context(), id)
 	switch {
 	case errors.Is(err, storage.ErrNotFound):
-		writeJSON(w, http.StatusNotFound, errorJSON{"not_found", "no API key has this id"})
+		writeJSON(w, http.StatusNotFound, errorJSON{Error: "not_found", Description: "no API key has this id"})
 		return
 	case err != nil:
 		a.log.Error("revoking an api key", "err", err)
@@ -148,49 +158,46 @@ func (a *admin) revoke(w http.ResponseWriter, r *http.Request) {
 }
 
 type errorJSON struct {
-	Error       string `json:"error"`
+	Error       string `json:"error,omitempty"`
 	Description string `json:"error_description"`
+	Scope       string `json:"scope,omitempty"`
 }
 
 func writeJSON(w http.ResponseWriter, status int, v any) {
-	w.Header().Set("Content-Type", "application/json")
-	w.Header().Set("Cache-Control", "no-store")
+	h := w.Header()
+	h.Set("Content-Type", "application/json")
+	h.Set("Cache-Control", "no-store")
+	h.Set("X-Content-Type-Options", "nosniff")
 	w.WriteHeader(status)
 	json.NewEncoder(w).Encode(v)
 }
 
 func badRequest(w http.ResponseWriter, desc string) {
-	writeJSON(w, http.StatusBadRequest, errorJSON{"invalid_request", desc})
+	writeJSON(w, http.StatusBadRequest, errorJSON{Error: "invalid_request", Description: desc})
 }
 
 func serverError(w http.ResponseWriter) {
-	writeJSON(w, http.StatusInternalServerError, errorJSON{"server_error", "the server could not complete the request"})
+	writeJSON(w, http.StatusInternalServerError, errorJSON{Error: "server_error", Description: "the server could not complete the request"})
 }
 
-// insufficientScope is the refusal of a key whose scope exceeds the caller's
-// own: a protected-resource refusal, as the middleware writes it.
-func insufficientScope(w http.ResponseWriter, need string) {
-	e := &middleware.Error{Status: http.StatusForbidden, Code: "insufficient_scope",
-		Description: "the requested scope exceeds the scope of your token", Scope: need}
+// refuse answers a protected-resource refusal (RFC 6750 §3): the status,
+// the WWW-Authenticate challenge and the same error in a JSON body. It logs
+// the refusal first, with its cause (never the token). The middleware's
+// refusals come here through middleware.Config.ErrorHandler, and so does the
+// admin API's own insufficient_scope.
+func refuse(log *slog.Logger, w http.ResponseWriter, r *http.Request, e *middleware.Error) {
+	attrs := []any{"method", r.Method, "path", r.URL.Path, "status", e.Status, "remote_addr", r.RemoteAddr}
+	if e.Code != "" {
+		attrs = append(attrs, "error", e.Code)
+	}
+	if e.Err != nil {
+		attrs = append(attrs, "reason", e.Err.Error())
+	}
+	level := slog.LevelWarn
+	if e.Code == "" {
+		level = slog.LevelInfo // no credential at all: often a client's first try
+	}
+	log.Log(r.Context(), level, "request refused", attrs...)
 	w.Header().Set("WWW-Authenticate", e.Challenge(realm))
-	writeJSON(w, http.StatusForbidden, struct {
-		errorJSON
-		Scope string `json:"scope"`
-	}{errorJSON{e.Code, e.Description}, need})
-}
-
-// Demo resources, behind read:users and read:participants.
-
-func staff(w http.ResponseWriter, _ *http.Request) {
-	writeJSON(w, http.StatusOK, map[string]any{"staff": []map[string]string{
-		{"id": "s1", "name": "Ada Lovelace", "role": "coordinator"},
-		{"id": "s2", "name": "Alan Turing", "role": "analyst"},
-	}})
-}
-
-func participants(w http.ResponseWriter, _ *http.Request) {
-	writeJSON(w, http.StatusOK, map[string]any{"participants": []map[string]string{
-		{"id": "p1", "name": "Grace Hopper"},
-		{"id": "p2", "name": "Edsger Dijkstra"},
-	}})
+	writeJSON(w, e.Status, errorJSON{Error: e.Code, Description: e.Description, Scope: e.Scope})
 }

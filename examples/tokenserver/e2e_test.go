@@ -6,13 +6,21 @@ package main
 import (
 	"bufio"
 	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
 	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
 	"database/sql"
 	"encoding/base64"
 	"encoding/hex"
 	"encoding/json"
+	"encoding/pem"
 	"fmt"
 	"io"
+	"math/big"
+	"net"
 	"net/http"
 	"net/url"
 	"os"
@@ -71,9 +79,12 @@ type proc struct {
 	cmd    *exec.Cmd
 	base   string
 	issuer string // the -issuer given, or base
+	client *http.Client
 	mu     sync.Mutex
 	stdout []string
+	stderr []string
 	done   chan struct{} // closed when stdout is drained
+	edone  chan struct{} // closed when stderr is drained
 }
 
 var listening = regexp.MustCompile(`msg=listening addr=(\S+)`)
@@ -87,7 +98,7 @@ func start(t *testing.T, db string, extra ...string) *proc {
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	p := &proc{t: t, cmd: cmd, done: make(chan struct{})}
+	p := &proc{t: t, cmd: cmd, client: client, done: make(chan struct{}), edone: make(chan struct{})}
 	go func() {
 		defer close(p.done)
 		sc := bufio.NewScanner(stdout)
@@ -99,9 +110,13 @@ func start(t *testing.T, db string, extra ...string) *proc {
 	}()
 	addr := make(chan string, 1)
 	go func() {
+		defer close(p.edone)
 		sc := bufio.NewScanner(stderr)
 		for sc.Scan() {
 			line := sc.Text()
+			p.mu.Lock()
+			p.stderr = append(p.stderr, line)
+			p.mu.Unlock()
 			if m := listening.FindStringSubmatch(line); m != nil {
 				addr <- m[1]
 			}
@@ -113,6 +128,9 @@ func start(t *testing.T, db string, extra ...string) *proc {
 	select {
 	case a := <-addr:
 		p.base = "http://" + a
+		if slices.Contains(extra, "-tls-cert") {
+			p.base = "https://" + a
+		}
 		p.issuer = p.base
 		if i := slices.Index(extra, "-issuer"); i >= 0 {
 			p.issuer = extra[i+1]
@@ -158,7 +176,23 @@ func (p *proc) stop() []string {
 		p.t.Errorf("server exit: %v", err)
 	}
 	<-p.done
+	<-p.edone
 	return p.stdout
+}
+
+// logsHoldNo fails if any of the secrets appears in what the server logged
+// (call it after stop).
+func (p *proc) logsHoldNo(secrets ...string) {
+	p.t.Helper()
+	all := strings.Join(p.stderr, "\n")
+	if len(p.stderr) == 0 {
+		p.t.Error("the server logged nothing")
+	}
+	for _, s := range secrets {
+		if s != "" && strings.Contains(all, s) {
+			p.t.Errorf("the server's log holds a secret or token")
+		}
+	}
 }
 
 type resp struct {
@@ -179,7 +213,7 @@ func (p *proc) do(method, path string, header map[string]string, body string) re
 	for k, v := range header {
 		req.Header.Set(k, v)
 	}
-	res, err := client.Do(req)
+	res, err := p.client.Do(req)
 	if err != nil {
 		p.t.Fatal(err)
 	}
@@ -227,6 +261,8 @@ func TestEndToEndSQLite(t *testing.T) {
 	st := contract(t, p, admin)
 	load(t, p, st.k2ID, st.k2Secret)
 	out := p.stop()
+	_, adminSecret := split(admin)
+	p.logsHoldNo(adminSecret, st.k2Secret, st.adminToken, st.k3Token, st.revokedToken, "correct horse")
 
 	// Restart on the same file: no new bootstrap key, everything kept.
 	p2 := start(t, db, "-issuer", "http://keyturn.test")
@@ -247,6 +283,59 @@ func TestEndToEndMemory(t *testing.T) {
 	p := start(t, "memory")
 	contract(t, p, p.bootstrapKey())
 	p.stop()
+}
+
+// TestEndToEndTLS serves over TLS with a certificate made for the test: the
+// issuer becomes https, and plain HTTP to the port gets no token.
+func TestEndToEndTLS(t *testing.T) {
+	certFile, keyFile, pool := selfSigned(t)
+	p := start(t, "memory", "-tls-cert", certFile, "-tls-key", keyFile)
+	p.client = &http.Client{Timeout: 30 * time.Second, Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool}}}
+	key := p.bootstrapKey()
+	r := p.want(p.do("POST", "/oauth/token", bearer(key), ""), 200, "exchange over TLS")
+	if c := claims(t, r.body["access_token"].(string)); c["iss"] != p.base || !strings.HasPrefix(p.base, "https://") {
+		t.Errorf("iss %v, base %s", c["iss"], p.base)
+	}
+	r = p.want(p.do("GET", "/.well-known/oauth-authorization-server", nil, ""), 200, "metadata over TLS")
+	if r.body["token_endpoint"] != p.base+"/oauth/token" {
+		t.Errorf("metadata %s", r.raw)
+	}
+	plain, err := client.Post("http://"+strings.TrimPrefix(p.base, "https://")+"/oauth/token", "", nil)
+	if err == nil {
+		b, _ := io.ReadAll(plain.Body)
+		plain.Body.Close()
+		if plain.StatusCode == 200 || strings.Contains(string(b), "access_token") {
+			t.Errorf("plain HTTP to the TLS port: %d %s", plain.StatusCode, b)
+		}
+	}
+	p.stop()
+}
+
+func selfSigned(t *testing.T) (certFile, keyFile string, pool *x509.CertPool) {
+	t.Helper()
+	priv, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmpl := &x509.Certificate{
+		SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "127.0.0.1"},
+		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
+		IPAddresses: []net.IP{net.ParseIP("127.0.0.1")}, KeyUsage: x509.KeyUsageDigitalSignature,
+		ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &priv.PublicKey, priv)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cert, _ := x509.ParseCertificate(der)
+	pool = x509.NewCertPool()
+	pool.AddCert(cert)
+	pk, _ := x509.MarshalPKCS8PrivateKey(priv)
+	dir := t.TempDir()
+	certFile, keyFile = filepath.Join(dir, "cert.pem"), filepath.Join(dir, "key.pem")
+	os.WriteFile(certFile, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), 0o600)
+	os.WriteFile(keyFile, pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: pk}), 0o600)
+	return certFile, keyFile, pool
 }
 
 func TestEndToEndPostgres(t *testing.T) {

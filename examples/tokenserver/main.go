@@ -23,7 +23,6 @@ import (
 	"context"
 	"errors"
 	"flag"
-	"fmt"
 	"log/slog"
 	"net"
 	"net/http"
@@ -32,11 +31,6 @@ import (
 	"strings"
 	"syscall"
 	"time"
-
-	"github.com/keyturn/keyturn/keys"
-	"github.com/keyturn/keyturn/middleware"
-	"github.com/keyturn/keyturn/scope"
-	"github.com/keyturn/keyturn/token"
 )
 
 const (
@@ -54,6 +48,8 @@ type config struct {
 	users                      userFlag
 }
 
+func (c config) tls() bool { return c.tlsCert != "" }
+
 func main() {
 	var c config
 	flag.StringVar(&c.addr, "addr", "127.0.0.1:8080", "address to listen on")
@@ -62,19 +58,22 @@ func main() {
 	flag.StringVar(&c.audience, "audience", "", "audience of the tokens (default: the issuer)")
 	flag.StringVar(&c.tlsCert, "tls-cert", "", "TLS certificate file (with -tls-key)")
 	flag.StringVar(&c.tlsKey, "tls-key", "", "TLS private key file (with -tls-cert)")
-	flag.Var(&c.users, "user", "demo user NAME:PASSWORD:SCOPE SCOPE... for the password flow (repeatable)")
+	flag.Var(&c.users, "user", "demo user 'NAME:PASSWORD:SCOPE SCOPE...' for the password flow (repeatable)")
 	flag.Parse()
 
 	log := slog.New(slog.NewTextHandler(os.Stderr, nil))
 	slog.SetDefault(log)
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
+	context.AfterFunc(ctx, stop) // after the first signal, a second one kills at once
 	if err := run(ctx, c, log); err != nil {
 		log.Error("tokenserver stopped", "err", err)
 		os.Exit(1)
 	}
+	log.Info("stopped")
 }
 
+// run serves until ctx ends, then lets in-flight requests finish, stops the
+// background work and closes the database, in that order.
 func run(ctx context.Context, c config, log *slog.Logger) error {
 	if (c.tlsCert == "") != (c.tlsKey == "") {
 		return errors.New("-tls-cert and -tls-key go together")
@@ -84,12 +83,8 @@ func run(ctx context.Context, c config, log *slog.Logger) error {
 		return err
 	}
 	defer ln.Close()
-	tls := c.tlsCert != ""
 	if c.issuer == "" {
-		c.issuer = "http://" + ln.Addr().String()
-		if tls {
-			c.issuer = "https://" + ln.Addr().String()
-		}
+		c.issuer = defaultIssuer(c.addr, ln.Addr(), c.tls())
 	}
 	if c.audience == "" {
 		c.audience = c.issuer
@@ -100,12 +95,14 @@ func run(ctx context.Context, c config, log *slog.Logger) error {
 		return err
 	}
 	defer closeStore()
-
-	srv, err := newServer(ctx, c, st, log, !tls)
+	srv, err := newServer(ctx, c, st, log, os.Stdout)
 	if err != nil {
 		return err
 	}
-	go srv.background(ctx)
+	bg, stopBackground := context.WithCancel(ctx)
+	stopped := make(chan struct{})
+	go func() { srv.background(bg); close(stopped) }()
+	defer func() { stopBackground(); <-stopped }()
 
 	hs := &http.Server{
 		Handler:           srv.routes(),
@@ -118,7 +115,7 @@ func run(ctx context.Context, c config, log *slog.Logger) error {
 	}
 	errc := make(chan error, 1)
 	go func() {
-		if tls {
+		if c.tls() {
 			errc <- hs.ServeTLS(ln, c.tlsCert, c.tlsKey)
 		} else {
 			errc <- hs.Serve(ln)
@@ -134,7 +131,28 @@ func run(ctx context.Context, c config, log *slog.Logger) error {
 	log.Info("shutting down")
 	shutCtx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	return hs.Shutdown(shutCtx) // in-flight requests finish; then the store closes
+	return hs.Shutdown(shutCtx)
+}
+
+// defaultIssuer is http://<addr> (https:// with TLS), with the port the
+// listener got when -addr asked for any, and localhost when it names no
+// host or every interface.
+func defaultIssuer(addr string, bound net.Addr, tls bool) string {
+	host, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		host = ""
+	}
+	if ip := net.ParseIP(host); host == "" || ip != nil && ip.IsUnspecified() {
+		host = "localhost"
+	}
+	if _, p, err := net.SplitHostPort(bound.String()); err == nil && (port == "" || port == "0") {
+		port = p
+	}
+	scheme := "http://"
+	if tls {
+		scheme = "https://"
+	}
+	return scheme + net.JoinHostPort(host, port)
 }
 
 func dbKind(db string) string {
@@ -145,138 +163,4 @@ func dbKind(db string) string {
 		return "postgres" // never log the URL: it may hold a password
 	}
 	return "sqlite:" + db
-}
-
-// server holds the wired keyturn parts.
-type server struct {
-	store    store
-	keySet   *token.KeySet
-	revs     *token.Revocations
-	keys     *keys.Manager
-	endpoint *token.Endpoint
-	mw       *middleware.Middleware
-	admin    *admin
-	log      *slog.Logger
-}
-
-func newServer(ctx context.Context, c config, st store, log *slog.Logger, plainHTTP bool) (*server, error) {
-	s := &server{store: st, log: log}
-	var err error
-	if s.keySet, err = token.NewKeySet(ctx, token.KeySetConfig{Store: st}); err != nil {
-		return nil, err
-	}
-	if s.revs, err = token.NewRevocations(ctx, token.RevocationsConfig{Store: st}); err != nil {
-		return nil, err
-	}
-	var hasher *keys.Hasher
-	if p := os.Getenv("KEYTURN_PEPPER"); p != "" {
-		hasher = keys.NewHasher([]byte(p))
-	}
-	if s.keys, err = keys.NewManager(keys.Config{Store: st, Hasher: hasher, Prefix: keyPrefix, Revoker: s.revs}); err != nil {
-		return nil, err
-	}
-	issuer, err := token.NewIssuer(token.IssuerConfig{Issuer: c.issuer, Audience: []string{c.audience}, Keys: s.keySet})
-	if err != nil {
-		return nil, err
-	}
-	verifier, err := token.NewVerifier(token.VerifierConfig{
-		Issuer: c.issuer, Audience: c.audience, Keys: s.keySet,
-		Algorithms:  []token.Algorithm{token.EdDSA, token.ES256, token.RS256, token.PS256},
-		Revocations: s.revs,
-	})
-	if err != nil {
-		return nil, err
-	}
-	u, err := newUsers(c.users, &keys.PasswordHasher{})
-	if err != nil {
-		return nil, err
-	}
-	clients := token.NewKeyClients(s.keys)
-	s.endpoint, err = token.NewEndpoint(token.EndpointConfig{
-		Issuer:           issuer,
-		Verifier:         verifier,
-		Clients:          clients,
-		Methods:          token.AllAuthMethods,
-		SplitKey:         clients.SplitKey,
-		Users:            u,
-		PasswordClientID: passwordClientID,
-		CreatedAt:        true,
-		ScopesSupported:  scope.MustParse(allScopes),
-		Realm:            realm,
-		AllowPlainHTTP:   plainHTTP,
-		Events:           token.LogEvents(log),
-	})
-	if err != nil {
-		return nil, err
-	}
-	cache, err := middleware.NewCache(verifier, middleware.CacheConfig{Revocations: s.revs})
-	if err != nil {
-		return nil, err
-	}
-	if s.mw, err = middleware.New(middleware.Config{Verifier: cache, Realm: realm}); err != nil {
-		return nil, err
-	}
-	s.admin = &admin{keys: s.keys, log: log}
-	return s, s.bootstrap(ctx)
-}
-
-// bootstrap creates the first admin key when the store holds no key at all,
-// and prints it once on stdout.
-func (s *server) bootstrap(ctx context.Context) error {
-	existing, err := s.keys.List(ctx, "", 1)
-	if err != nil || len(existing) > 0 {
-		return err
-	}
-	all := scope.MustParse(allScopes)
-	key, rec, err := s.keys.Create(ctx, keys.CreateParams{Name: "bootstrap admin", Owner: "bootstrap", Scope: all}, all)
-	if err != nil {
-		return fmt.Errorf("creating the bootstrap key: %w", err)
-	}
-	s.log.Info("bootstrap admin key created", "id", rec.ID)
-	_, err = fmt.Fprintf(os.Stdout, "bootstrap admin key: %s\n", key.String())
-	return err
-}
-
-// routes mounts every endpoint of the contract on a new ServeMux.
-func (s *server) routes() http.Handler {
-	mux := http.NewServeMux()
-	mux.Handle("/oauth/token", s.endpoint.Token())
-	mux.Handle("/v1/oauth2/token", s.endpoint.Token())
-	mux.Handle("/authorization", s.endpoint.PasswordToken())
-	mux.Handle("/oauth/introspect", s.endpoint.Introspection())
-	mux.Handle("/oauth/revoke", s.endpoint.Revocation())
-	mux.Handle(s.endpoint.MetadataPath(), s.endpoint.Metadata())
-	mux.Handle(token.JWKSPath, s.keySet.Handler())
-
-	mw := s.mw
-	mux.Handle("POST /v1/api_keys", mw.Require("write:api_keys")(http.HandlerFunc(s.admin.create)))
-	mux.Handle("GET /v1/api_keys", mw.Require("read:api_keys")(http.HandlerFunc(s.admin.list)))
-	mux.Handle("DELETE /v1/api_keys/{id}", mw.Require("write:api_keys")(http.HandlerFunc(s.admin.revoke)))
-	mux.Handle("GET /v1/staff", mw.Require("read:users")(http.HandlerFunc(staff)))
-	mux.Handle("GET /v1/participants", mw.Require("read:participants")(http.HandlerFunc(participants)))
-	return mux
-}
-
-// background rotates signing keys, picks up revocations made by other
-// processes and sweeps expired records until ctx ends.
-func (s *server) background(ctx context.Context) {
-	logErr := func(what string) func(error) {
-		return func(err error) { s.log.Error(what, "err", err) }
-	}
-	go s.keySet.Run(ctx, time.Minute, logErr("refreshing signing keys"))
-	go s.revs.Run(ctx, 10*time.Second, logErr("refreshing revocations"))
-	t := time.NewTicker(10 * time.Minute)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case now := <-t.C:
-			if n, err := s.store.Sweep(ctx, now); err != nil {
-				s.log.Error("sweeping expired records", "err", err)
-			} else if n > 0 {
-				s.log.Info("swept expired records", "count", n)
-			}
-		}
-	}
 }

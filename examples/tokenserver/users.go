@@ -59,6 +59,12 @@ func newUsers(specs []string, hasher *keys.PasswordHasher) (*users, error) {
 	return u, nil
 }
 
+// known reports whether name is a user's.
+func (u *users) known(name string) bool {
+	_, ok := u.byName[name]
+	return ok
+}
+
 // AuthenticateUser implements token.UserAuthenticator. An unknown user costs
 // the same argon2id work as a wrong password, and both give the same error.
 func (u *users) AuthenticateUser(ctx context.Context, name, password string) (token.User, error) {
