@@ -81,3 +81,24 @@ func writeEmpty(w http.ResponseWriter) {
 	h["Content-Length"] = []string{"0"}
 	w.WriteHeader(http.StatusOK)
 }
+
+// tokenRequest reads an introspection or revocation request (RFC 7662 §2.1,
+// RFC 7009 §2.1): the form, its required token parameter and the client's
+// authentication. On failure it has written the error and returns ok false.
+func (e *Endpoint) tokenRequest(w http.ResponseWriter, r *http.Request, endpoint string) (Client, *oauthreq.Request, bool) {
+	req, oerr := e.parse(w, r, &e.formOpts)
+	if oerr != nil {
+		e.writeError(w, oerr)
+		return Client{}, nil, false
+	}
+	if req.Token == "" {
+		e.writeError(w, errInvalidRequest("token is missing"))
+		return Client{}, nil, false
+	}
+	client, oerr := e.authenticate(r.Context(), r, req, endpoint)
+	if oerr != nil {
+		e.writeError(w, oerr)
+		return Client{}, nil, false
+	}
+	return client, req, true
+}

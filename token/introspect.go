@@ -31,22 +31,11 @@ var inactive = []byte(`{"active":false}`)
 
 func (h introspectionHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	e := h.e
-	req, oerr := e.parse(w, r, &e.formOpts)
-	if oerr != nil {
-		e.writeError(w, oerr)
+	client, req, ok := e.tokenRequest(w, r, "introspection")
+	if !ok {
 		return
 	}
-	tok := req.Token
-	if tok == "" {
-		e.writeError(w, errInvalidRequest("token is missing"))
-		return
-	}
-	ctx := r.Context()
-	client, oerr := e.authenticate(ctx, r, req, "introspection")
-	if oerr != nil {
-		e.writeError(w, oerr)
-		return
-	}
+	tok, ctx := req.Token, r.Context()
 	c, err := e.verifier.Verify(ctx, tok)
 	if err != nil {
 		if isVerifyRefusal(err) {

@@ -35,22 +35,11 @@ type revocationHandler struct{ e *Endpoint }
 
 func (h revocationHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	e := h.e
-	req, oerr := e.parse(w, r, &e.formOpts)
-	if oerr != nil {
-		e.writeError(w, oerr)
+	client, req, ok := e.tokenRequest(w, r, "revocation")
+	if !ok {
 		return
 	}
-	tok := req.Token
-	if tok == "" {
-		e.writeError(w, errInvalidRequest("token is missing"))
-		return
-	}
-	ctx := r.Context()
-	client, oerr := e.authenticate(ctx, r, req, "revocation")
-	if oerr != nil {
-		e.writeError(w, oerr)
-		return
-	}
+	tok, ctx := req.Token, r.Context()
 	revs := e.verifier.revocations
 	if revs == nil {
 		e.writeError(w, &oauthreq.Error{Status: http.StatusBadRequest, Code: oauthreq.UnsupportedTokenType,
