@@ -39,9 +39,10 @@ import (
 )
 
 var (
-	buildOnce sync.Once
-	binary    string
-	buildErr  error
+	buildOnce  sync.Once
+	buildFlags []string // -race under the race detector (race_test.go)
+	binary     string
+	buildErr   error
 )
 
 // build compiles the server once per test binary.
@@ -54,7 +55,8 @@ func build(t *testing.T) string {
 			return
 		}
 		binary = filepath.Join(dir, "tokenserver")
-		out, err := exec.Command("go", "build", "-o", binary, ".").CombinedOutput()
+		args := append(append([]string{"build"}, buildFlags...), "-o", binary, ".")
+		out, err := exec.Command("go", args...).CombinedOutput()
 		if err != nil {
 			buildErr = fmt.Errorf("go build: %v\n%s", err, out)
 		}
@@ -89,9 +91,13 @@ type proc struct {
 
 var listening = regexp.MustCompile(`msg=listening addr=(\S+)`)
 
+// demoUser is the -user flag of the servers that contract drives.
+var demoUser = []string{"-user", "ada:correct horse:read:users read:participants"}
+
+// start starts the server on a free loopback port and waits until it listens.
 func start(t *testing.T, db string, extra ...string) *proc {
 	t.Helper()
-	args := append([]string{"-addr", "127.0.0.1:0", "-db", db, "-user", "ada:correct horse:read:users read:participants"}, extra...)
+	args := append([]string{"-addr", "127.0.0.1:0", "-db", db}, extra...)
 	cmd := exec.Command(build(t), args...)
 	stdout, _ := cmd.StdoutPipe()
 	stderr, _ := cmd.StderrPipe()
@@ -172,27 +178,61 @@ func (p *proc) bootstrapKey() string {
 func (p *proc) stop() []string {
 	p.t.Helper()
 	p.cmd.Process.Signal(syscall.SIGTERM)
-	if err := p.cmd.Wait(); err != nil {
-		p.t.Errorf("server exit: %v", err)
-	}
-	<-p.done
-	<-p.edone
+	p.wait()
 	return p.stdout
 }
 
-// logsHoldNo fails if any of the secrets appears in what the server logged
-// (call it after stop).
-func (p *proc) logsHoldNo(secrets ...string) {
+// wait reads stdout and stderr to their end, then checks that the server
+// exited cleanly, having logged that it stopped. (Wait closes the pipes, so
+// it comes last.)
+func (p *proc) wait() {
+	p.t.Helper()
+	<-p.done
+	<-p.edone
+	if err := p.cmd.Wait(); err != nil {
+		p.t.Errorf("server exit: %v; its log ends:\n%s", err, strings.Join(p.stderr[max(0, len(p.stderr)-40):], "\n"))
+	}
+	if !slices.ContainsFunc(p.stderr, func(l string) bool { return strings.Contains(l, "msg=stopped") }) {
+		p.t.Error("the server did not log that it stopped")
+	}
+}
+
+// logsHoldNoSecret fails if what the server logged (call it after stop)
+// holds any part of a secret, password or token that contract used, even
+// one cut short: the first 12 characters of each secret and of each token's
+// signature are looked for.
+func (p *proc) logsHoldNoSecret(adminKey string, st state) {
 	p.t.Helper()
 	all := strings.Join(p.stderr, "\n")
-	if len(p.stderr) == 0 {
-		p.t.Error("the server logged nothing")
+	for _, want := range []string{"api key created", "api key revoked", "request refused", "token issued", "authentication failed"} {
+		if !strings.Contains(all, want) {
+			p.t.Errorf("the log lacks %q", want)
+		}
 	}
-	for _, s := range secrets {
-		if s != "" && strings.Contains(all, s) {
+	_, adminSecret := split(adminKey)
+	parts := []string{adminSecret, st.k2Secret, "correct horse", "correct+horse"}
+	for _, tok := range []string{st.adminToken, st.k3Token, st.revokedToken, st.participantsTokens, st.userToken} {
+		parts = append(parts, tok[strings.LastIndexByte(tok, '.')+1:])
+	}
+	for _, s := range parts {
+		if strings.Contains(all, s[:min(12, len(s))]) {
 			p.t.Errorf("the server's log holds a secret or token")
 		}
 	}
+}
+
+// waitLog waits until the server logs a line containing s.
+func (p *proc) waitLog(s string) {
+	p.t.Helper()
+	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(5 * time.Millisecond) {
+		p.mu.Lock()
+		found := slices.ContainsFunc(p.stderr, func(l string) bool { return strings.Contains(l, s) })
+		p.mu.Unlock()
+		if found {
+			return
+		}
+	}
+	p.t.Fatalf("the server never logged %q", s)
 }
 
 type resp struct {
@@ -256,16 +296,19 @@ func TestEndToEndSQLite(t *testing.T) {
 	db := filepath.Join(t.TempDir(), "keyturn.db")
 	// A fixed issuer: the port changes across the restart, and tokens are
 	// bound to the issuer.
-	p := start(t, db, "-issuer", "http://keyturn.test")
+	p := start(t, db, append(demoUser, "-issuer", "http://keyturn.test")...)
 	admin := p.bootstrapKey()
 	st := contract(t, p, admin)
 	load(t, p, st.k2ID, st.k2Secret)
 	out := p.stop()
-	_, adminSecret := split(admin)
-	p.logsHoldNo(adminSecret, st.k2Secret, st.adminToken, st.k3Token, st.revokedToken, "correct horse")
+	p.logsHoldNoSecret(admin, st)
+	// A clean close checkpoints SQLite's write-ahead log and removes it.
+	if _, err := os.Stat(db + "-wal"); !os.IsNotExist(err) {
+		t.Errorf("the database was not closed cleanly: %v", err)
+	}
 
 	// Restart on the same file: no new bootstrap key, everything kept.
-	p2 := start(t, db, "-issuer", "http://keyturn.test")
+	p2 := start(t, db, append(demoUser, "-issuer", "http://keyturn.test")...)
 	restarted(t, p2, admin, st)
 	out = append(out, p2.stop()...)
 	n := 0
@@ -280,9 +323,12 @@ func TestEndToEndSQLite(t *testing.T) {
 }
 
 func TestEndToEndMemory(t *testing.T) {
-	p := start(t, "memory")
-	contract(t, p, p.bootstrapKey())
+	p := start(t, "memory", demoUser...)
+	admin := p.bootstrapKey()
+	st := contract(t, p, admin)
+	load(t, p, st.k2ID, st.k2Secret)
 	p.stop()
+	p.logsHoldNoSecret(admin, st)
 }
 
 // TestEndToEndTLS serves over TLS with a certificate made for the test: the
@@ -309,6 +355,42 @@ func TestEndToEndTLS(t *testing.T) {
 		}
 	}
 	p.stop()
+}
+
+// TestEndToEndGracefulShutdown signals the server while a token request is
+// in its handler (the handler has asked for the body: 100 Continue), and only
+// then sends the body: the request is answered in full, and the server exits
+// cleanly after it.
+func TestEndToEndGracefulShutdown(t *testing.T) {
+	p := start(t, "memory")
+	key := p.bootstrapKey()
+	conn, err := net.Dial("tcp", strings.TrimPrefix(p.base, "http://"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	const body = "scope=read:users"
+	fmt.Fprintf(conn, "POST /oauth/token HTTP/1.1\r\nHost: keyturn.test\r\nAuthorization: Bearer %s\r\n"+
+		"Content-Type: %s\r\nContent-Length: %d\r\nExpect: 100-continue\r\n\r\n", key, form, len(body))
+	rd := bufio.NewReader(conn)
+	res, err := http.ReadResponse(rd, nil)
+	if err != nil || res.StatusCode != http.StatusContinue {
+		t.Fatalf("no 100 Continue: %v %v", res, err)
+	}
+
+	p.cmd.Process.Signal(syscall.SIGTERM)
+	p.waitLog(`msg="shutting down"`)
+	io.WriteString(conn, body)
+	res, err = http.ReadResponse(rd, nil)
+	if err != nil {
+		t.Fatalf("the in-flight request got no answer: %v", err)
+	}
+	b, _ := io.ReadAll(res.Body)
+	res.Body.Close()
+	if res.StatusCode != 200 || !strings.Contains(string(b), `"scope":"read:users"`) {
+		t.Errorf("in-flight request: %d %s", res.StatusCode, b)
+	}
+	p.wait()
 }
 
 func selfSigned(t *testing.T) (certFile, keyFile string, pool *x509.CertPool) {
@@ -344,11 +426,13 @@ func TestEndToEndPostgres(t *testing.T) {
 		t.Skip("PostgreSQL end-to-end test skipped: set KEYTURN_TEST_POSTGRES to a URL such as postgres://postgres@127.0.0.1:5432/test?sslmode=disable to run it")
 	}
 	schemaURL := freshSchema(t, base)
-	p := start(t, schemaURL, "-issuer", "http://keyturn.test")
+	p := start(t, schemaURL, append(demoUser, "-issuer", "http://keyturn.test")...)
 	admin := p.bootstrapKey()
 	st := contract(t, p, admin)
+	load(t, p, st.k2ID, st.k2Secret)
 	p.stop()
-	p2 := start(t, schemaURL, "-issuer", "http://keyturn.test")
+	p.logsHoldNoSecret(admin, st)
+	p2 := start(t, schemaURL, append(demoUser, "-issuer", "http://keyturn.test")...)
 	restarted(t, p2, admin, st)
 	for _, l := range p2.stop() {
 		if strings.HasPrefix(l, "bootstrap admin key: ") {
@@ -396,11 +480,15 @@ type state struct {
 	revokedToken       string // revoked through /oauth/revoke
 	k3Key, k3Token     string // k3 was deleted
 	participantsTokens string
+	userToken          string // password flow
+	keys               string // GET /v1/api_keys at the end
+	jwks               string // GET /.well-known/jwks.json at the end
 }
 
 // contract drives every endpoint of the DESIGN.md contract.
 func contract(t *testing.T, p *proc, adminKey string) state {
 	var st state
+	adminID, adminSecret := split(adminKey)
 	if !regexp.MustCompile(`^ds_live_[0-9A-Za-z]+_[0-9A-Za-z]+$`).MatchString(adminKey) {
 		t.Fatalf("bootstrap key has an unexpected shape")
 	}
@@ -411,9 +499,55 @@ func contract(t *testing.T, p *proc, adminKey string) state {
 	st.adminToken = r.body["access_token"].(string)
 	r = p.want(p.do("POST", "/oauth/token", map[string]string{"Content-Type": js}, `{"key":"`+adminKey+`","scope":"read:users"}`), 200, "seed 000 json")
 	wantTokenResponse(t, r, 900, "read:users")
-	p.want(p.do("GET", "/oauth/token", bearer(adminKey), ""), 405, "GET /oauth/token")
-	if r := p.do("OPTIONS", "/authorization", nil, ""); r.status != 405 || r.header.Get("Allow") != "POST" {
-		t.Errorf("OPTIONS /authorization: %d Allow %q", r.status, r.header.Get("Allow"))
+	r = p.want(p.do("POST", "/oauth/token", map[string]string{"Content-Type": js},
+		`{"key":"`+adminKey+`","grant_type":"client_credentials","scope":"read:participants"}`), 200, "seed 000 json with grant_type")
+	wantTokenResponse(t, r, 900, "read:participants")
+	r = p.want(p.do("POST", "/oauth/token", map[string]string{"Authorization": "Bearer " + adminKey, "Content-Type": form},
+		"scope=introspect"), 200, "seed 000 bearer with a form scope")
+	wantTokenResponse(t, r, 900, "introspect")
+
+	// The token endpoint's fine print.
+	for _, c := range []struct {
+		name, method, path string
+		header             map[string]string
+		body               string
+		status             int
+		error, challenge   string
+	}{
+		{"GET", "GET", "/oauth/token", bearer(adminKey), "", 405, "", ""},
+		{"OPTIONS at /authorization", "OPTIONS", "/authorization", nil, "", 405, "", ""},
+		{"PUT at /v1/oauth2/token", "PUT", "/v1/oauth2/token", nil, "", 405, "", ""},
+		{"no credentials", "POST", "/oauth/token", map[string]string{"Content-Type": form}, "grant_type=client_credentials", 401, "invalid_client", "Basic"},
+		{"a bad Bearer key", "POST", "/oauth/token", bearer("ds_live_x_y"), "", 401, "invalid_client", "Bearer"},
+		{"a wrong secret in the body", "POST", "/v1/oauth2/token", map[string]string{"Content-Type": form},
+			"grant_type=client_credentials&client_id=" + adminID + "&client_secret=wrong", 401, "invalid_client", "Basic"},
+		{"an unknown grant_type", "POST", "/oauth/token", map[string]string{"Authorization": "Bearer " + adminKey, "Content-Type": form},
+			"grant_type=urn:example:nope", 400, "unsupported_grant_type", ""},
+		{"password beside an API key", "POST", "/oauth/token", map[string]string{"Content-Type": js},
+			`{"key":"` + adminKey + `","grant_type":"password"}`, 400, "invalid_request", ""},
+		{"form client credentials without grant_type", "POST", "/v1/oauth2/token", map[string]string{"Content-Type": form},
+			"client_id=" + adminID + "&client_secret=" + adminSecret, 400, "invalid_request", ""},
+		{"a scope beyond the key", "POST", "/oauth/token", map[string]string{"Content-Type": js},
+			`{"key":"` + adminKey + `","scope":"delete:everything"}`, 400, "invalid_scope", ""},
+		// Secrets in the wrong place: refused, and kept out of the log.
+		{"a whole key as client_id", "POST", "/v1/oauth2/token", map[string]string{"Content-Type": form},
+			"grant_type=client_credentials&client_id=" + adminKey + "&client_secret=x", 401, "invalid_client", "Basic"},
+		{"a password as username", "POST", "/authorization", map[string]string{"Content-Type": form},
+			"username=" + url.QueryEscape("correct horse") + "&password=ada", 400, "invalid_grant", ""},
+	} {
+		r := p.do(c.method, c.path, c.header, c.body)
+		if r.status != c.status || c.error != "" && r.body["error"] != c.error {
+			t.Errorf("%s: %d %s, want %d %s", c.name, r.status, r.raw, c.status, c.error)
+		}
+		if r.header.Get("Cache-Control") != "no-store" || r.header.Get("Pragma") != "no-cache" {
+			t.Errorf("%s: headers %v", c.name, r.header)
+		}
+		if c.status == 405 && r.header.Get("Allow") != "POST" {
+			t.Errorf("%s: Allow %q", c.name, r.header.Get("Allow"))
+		}
+		if ch := r.header.Get("WWW-Authenticate"); c.challenge != "" && !strings.HasPrefix(ch, c.challenge+" ") {
+			t.Errorf("%s: WWW-Authenticate %q, want %s", c.name, ch, c.challenge)
+		}
 	}
 
 	// Demo resources.
@@ -493,6 +627,7 @@ func contract(t *testing.T, p *proc, adminKey string) state {
 	r = p.want(p.do("POST", "/authorization", map[string]string{"Content-Type": form}, "username=ada&password="+url.QueryEscape("correct horse")), 200, "seed 001")
 	wantTokenResponse(t, r, 900, "read:participants read:users")
 	userToken := r.body["access_token"].(string)
+	st.userToken = userToken
 	if c := claims(t, userToken); c["sub"] != "ada" || c["client_id"] != "tokenserver" {
 		t.Errorf("password token claims: %v", c)
 	}
@@ -500,7 +635,42 @@ func contract(t *testing.T, p *proc, adminKey string) state {
 	if r.body["error"] != "invalid_grant" {
 		t.Errorf("wrong password: %s", r.raw)
 	}
-	r = p.want(p.do("POST", "/oauth/token", map[string]string{"Content-Type": form}, "grant_type=password&username=ada&password="+url.QueryEscape("correct horse")), 200, "grant_type=password")
+	r = p.want(p.do("POST", "/authorization", map[string]string{"Content-Type": form}, "username=nobody&password=nope"), 400, "unknown user")
+	if r.body["error"] != "invalid_grant" {
+		t.Errorf("unknown user: %s", r.raw)
+	}
+	r = p.want(p.do("POST", "/authorization", map[string]string{"Content-Type": form},
+		"username=ada&password="+url.QueryEscape("correct horse")+"&scope=write:api_keys"), 400, "beyond the user's scope")
+	if r.body["error"] != "invalid_scope" {
+		t.Errorf("beyond the user's scope: %s", r.raw)
+	}
+	r = p.want(p.do("POST", "/oauth/token", map[string]string{"Content-Type": form},
+		"grant_type=password&username=ada&password="+url.QueryEscape("correct horse")+"&scope=read:users"), 200, "grant_type=password")
+	wantTokenResponse(t, r, 900, "read:users")
+
+	// Held compound scopes combine per (entity, permission); a requested
+	// wildcard needs a held one.
+	r = p.want(create(st.adminToken, `{"name":"k5","scope":"target-entity:E1:b target-entity:E1:a"}`), 201, "create k5")
+	if r.body["scope"] != "target-entity:E1:a,b" {
+		t.Errorf("k5 scope %v", r.body["scope"])
+	}
+	k5 := r.body["key"].(string)
+	for _, c := range []struct{ key, scope, granted string }{
+		{k5, "target-entity:E1:b,a", "target-entity:E1:a,b"},
+		{k5, "target-entity:E1:a", "target-entity:E1:a"},
+		{k5, "target-entity:*:a", ""},
+		{k5, "target-entity:E2:a", ""},
+		{k5, "target-entity:E1:c", ""},
+		{adminKey, "target-entity:E9:y,x", "target-entity:E9:x,y"},
+		{adminKey, "target-entity:*:x", "target-entity:*:x"},
+	} {
+		body, _ := json.Marshal(map[string]string{"key": c.key, "scope": c.scope})
+		r := p.do("POST", "/oauth/token", map[string]string{"Content-Type": js}, string(body))
+		if c.granted == "" && (r.status != 400 || r.body["error"] != "invalid_scope") ||
+			c.granted != "" && (r.status != 200 || r.body["scope"] != c.granted) {
+			t.Errorf("request for %q: %d %s, want %q", c.scope, r.status, r.raw, c.granted)
+		}
+	}
 
 	// Ceiling: a key holding write:api_keys cannot create beyond its token.
 	r = p.want(create(st.adminToken, `{"name":"k3","scope":"write:api_keys read:users"}`), 201, "create k3")
@@ -518,8 +688,16 @@ func contract(t *testing.T, p *proc, adminKey string) state {
 	if strings.Contains(r.raw, st.k2Secret) || strings.Contains(r.raw, "secret") || strings.Contains(r.raw, "hash") {
 		t.Errorf("the list shows a secret: %s", r.raw)
 	}
-	if n := len(r.body["api_keys"].([]any)); n != 5 {
-		t.Errorf("%d keys listed, want 5", n)
+	if n := len(r.body["api_keys"].([]any)); n != 6 {
+		t.Errorf("%d keys listed, want 6", n)
+	}
+	for _, k := range r.body["api_keys"].([]any) {
+		k := k.(map[string]any)
+		for _, f := range []string{"id", "name", "scope", "token_lifetime", "created_at"} {
+			if _, ok := k[f]; !ok {
+				t.Errorf("listed key lacks %q: %v", f, k)
+			}
+		}
 	}
 
 	// Introspection: the admin key holds "introspect"; k2 sees only its own.
@@ -535,8 +713,25 @@ func contract(t *testing.T, p *proc, adminKey string) state {
 	if r.body["active"] != true || r.body["client_id"] != st.k2ID {
 		t.Errorf("introspection: %s", r.raw)
 	}
-	if r := p.want(intro(k2, st.adminToken), 200, "introspect another's"); r.body["active"] != false {
+	if r := p.want(intro(k2, st.adminToken), 200, "introspect another's"); r.raw != `{"active":false}` {
 		t.Errorf("k2 introspected the admin token: %s", r.raw)
+	}
+	if r := p.want(intro(adminKey, "not-a-token"), 200, "introspect garbage"); r.raw != `{"active":false}` {
+		t.Errorf("garbage introspects as %s", r.raw)
+	}
+	k2Basic := "Basic " + base64.StdEncoding.EncodeToString([]byte(st.k2ID+":"+st.k2Secret))
+	r = p.want(p.do("POST", "/oauth/introspect", map[string]string{"Authorization": k2Basic, "Content-Type": form}, "token="+k2Token), 200, "introspect own, Basic")
+	if r.body["active"] != true || r.body["scope"] != "read:users target-entity:E1:employees-read,perf-read" || r.body["token_type"] != "Bearer" {
+		t.Errorf("own introspection (Basic): %s", r.raw)
+	}
+	r = p.want(p.do("POST", "/oauth/introspect", map[string]string{"Content-Type": form},
+		"client_id="+st.k2ID+"&client_secret="+st.k2Secret+"&token="+k2Token), 200, "introspect own, form")
+	if r.body["active"] != true {
+		t.Errorf("own introspection (form): %s", r.raw)
+	}
+	r = p.want(p.do("POST", "/oauth/introspect", map[string]string{"Content-Type": form}, "token="+k2Token), 401, "introspect without credentials")
+	if !strings.HasPrefix(r.header.Get("WWW-Authenticate"), "Basic ") {
+		t.Errorf("introspection without credentials: %q", r.header.Get("WWW-Authenticate"))
 	}
 
 	// Revocation: k2 revokes its own token; not another's.
@@ -548,6 +743,12 @@ func contract(t *testing.T, p *proc, adminKey string) state {
 		t.Errorf("revoke another's: %s", r.raw)
 	}
 	p.want(p.do("GET", "/v1/staff", bearer(st.adminToken), ""), 200, "admin token after a refused revocation")
+	for _, key := range []string{k2, adminKey} { // a password-flow token belongs to no client
+		if r := rev(key, userToken); r.status != 400 || r.body["error"] != "unauthorized_client" {
+			t.Errorf("revoking a password-flow token: %d %s", r.status, r.raw)
+		}
+	}
+	p.want(p.do("GET", "/v1/staff", bearer(userToken), ""), 200, "password-flow token after refused revocations")
 	p.want(rev(k2, k2Token), 200, "revoke own")
 	p.want(rev(k2, k2Token), 200, "revoke again")
 	p.want(rev(k2, "not-a-token"), 200, "revoke unknown")
@@ -565,8 +766,21 @@ func contract(t *testing.T, p *proc, adminKey string) state {
 			t.Errorf("metadata lacks %q", f)
 		}
 	}
-	if r.body["issuer"] != p.issuer || r.body["token_endpoint"] != p.issuer+"/oauth/token" {
+	if r.body["issuer"] != p.issuer || r.body["token_endpoint"] != p.issuer+"/oauth/token" ||
+		r.body["jwks_uri"] != p.issuer+"/.well-known/jwks.json" || r.body["introspection_endpoint"] != p.issuer+"/oauth/introspect" ||
+		r.body["revocation_endpoint"] != p.issuer+"/oauth/revoke" {
 		t.Errorf("metadata: %s", r.raw)
+	}
+	for f, v := range r.body {
+		if a, ok := v.([]any); ok && len(a) == 0 {
+			t.Errorf("metadata has an empty %q", f)
+		}
+	}
+	if g, _ := r.body["grant_types_supported"].([]any); !slices.Contains(g, any("client_credentials")) || !slices.Contains(g, any("password")) {
+		t.Errorf("grant_types_supported %v", g)
+	}
+	if s, _ := r.body["scopes_supported"].([]any); len(s) != 6 {
+		t.Errorf("scopes_supported %v", s)
 	}
 	r = p.want(p.do("GET", "/.well-known/jwks.json", nil, ""), 200, "jwks")
 	kid := header(t, st.adminToken)["kid"]
@@ -626,6 +840,8 @@ func contract(t *testing.T, p *proc, adminKey string) state {
 	if revoked != 1 {
 		t.Errorf("%d keys show revoked_at, want 1", revoked)
 	}
+	st.keys = r.raw
+	st.jwks = p.want(p.do("GET", "/.well-known/jwks.json", nil, ""), 200, "jwks at the end").raw
 	return st
 }
 
@@ -636,7 +852,28 @@ func restarted(t *testing.T, p *proc, adminKey string, st state) {
 	p.want(p.do("GET", "/v1/staff", bearer(st.revokedToken), ""), 401, "revoked token after the restart")
 	p.want(p.do("GET", "/v1/api_keys", bearer(st.k3Token), ""), 401, "deleted key's token after the restart")
 	p.want(p.do("POST", "/oauth/token", bearer(st.k3Key), ""), 401, "deleted key after the restart")
-	p.tokenFor(adminKey)
+	p.want(p.do("GET", "/v1/staff", bearer(st.userToken), ""), 200, "password-flow token from before the restart")
+	intro := func(tok string) resp {
+		return p.do("POST", "/oauth/introspect", map[string]string{"Authorization": "Bearer " + adminKey, "Content-Type": form}, "token="+tok)
+	}
+	if r := intro(st.adminToken); r.body["active"] != true {
+		t.Errorf("token from before the restart introspects as %s", r.raw)
+	}
+	for _, tok := range []string{st.revokedToken, st.k3Token} {
+		if r := intro(tok); r.raw != `{"active":false}` {
+			t.Errorf("revoked token introspects as %s after the restart", r.raw)
+		}
+	}
+	adminToken := p.tokenFor(adminKey)
+	if r := p.want(p.do("GET", "/v1/api_keys", bearer(adminToken), ""), 200, "list after the restart"); r.raw != st.keys {
+		t.Errorf("keys after the restart:\n%s\nbefore:\n%s", r.raw, st.keys)
+	}
+	if r := p.want(p.do("GET", "/.well-known/jwks.json", nil, ""), 200, "jwks after the restart"); r.raw != st.jwks {
+		t.Errorf("signing keys after the restart:\n%s\nbefore:\n%s", r.raw, st.jwks)
+	}
+	if header(t, adminToken)["kid"] != header(t, st.adminToken)["kid"] {
+		t.Error("a restart changed the signing key")
+	}
 	basic := "Basic " + base64.StdEncoding.EncodeToString([]byte(st.k2ID+":"+st.k2Secret))
 	p.want(p.do("POST", "/v1/oauth2/token", map[string]string{"Content-Type": form, "Authorization": basic}, "grant_type=client_credentials"), 200, "k2 after the restart")
 }
