@@ -36,6 +36,8 @@ import (
 
 	"golang.org/x/oauth2"
 	"golang.org/x/oauth2/clientcredentials"
+
+	"github.com/keyturn/keyturn/storage/sqlstore"
 )
 
 var (
@@ -94,11 +96,13 @@ var listening = regexp.MustCompile(`msg=listening addr=(\S+)`)
 // demoUser is the -user flag of the servers that contract drives.
 var demoUser = []string{"-user", "ada:correct horse:read:users read:participants"}
 
-// start starts the server on a free loopback port and waits until it listens.
-func start(t *testing.T, db string, extra ...string) *proc {
+// start starts the server on a free loopback port, with env added to the
+// environment, and waits until it listens.
+func start(t *testing.T, env []string, db string, extra ...string) *proc {
 	t.Helper()
 	args := append([]string{"-addr", "127.0.0.1:0", "-db", db}, extra...)
 	cmd := exec.Command(build(t), args...)
+	cmd.Env = append(os.Environ(), env...)
 	stdout, _ := cmd.StdoutPipe()
 	stderr, _ := cmd.StderrPipe()
 	if err := cmd.Start(); err != nil {
@@ -292,11 +296,15 @@ func split(key string) (id, secret string) {
 	return id, secret
 }
 
+// secrets are the server's own secrets for the runs that restart: the
+// signing keys are sealed and the key hashes peppered across the restart.
+var secrets = []string{"KEYTURN_PEPPER=e2e-pepper-0123456789abcdef", "KEYTURN_KEK=" + base64.StdEncoding.EncodeToString([]byte("0123456789abcdef0123456789abcdef"))}
+
 func TestEndToEndSQLite(t *testing.T) {
 	db := filepath.Join(t.TempDir(), "keyturn.db")
 	// A fixed issuer: the port changes across the restart, and tokens are
 	// bound to the issuer.
-	p := start(t, db, append(demoUser, "-issuer", "http://keyturn.test")...)
+	p := start(t, secrets, db, append(demoUser, "-issuer", "http://keyturn.test")...)
 	admin := p.bootstrapKey()
 	st := contract(t, p, admin)
 	load(t, p, st.k2ID, st.k2Secret)
@@ -306,9 +314,10 @@ func TestEndToEndSQLite(t *testing.T) {
 	if _, err := os.Stat(db + "-wal"); !os.IsNotExist(err) {
 		t.Errorf("the database was not closed cleanly: %v", err)
 	}
+	sealedInStore(t, "sqlite", db)
 
 	// Restart on the same file: no new bootstrap key, everything kept.
-	p2 := start(t, db, append(demoUser, "-issuer", "http://keyturn.test")...)
+	p2 := start(t, secrets, db, append(demoUser, "-issuer", "http://keyturn.test")...)
 	restarted(t, p2, admin, st)
 	out = append(out, p2.stop()...)
 	n := 0
@@ -323,7 +332,7 @@ func TestEndToEndSQLite(t *testing.T) {
 }
 
 func TestEndToEndMemory(t *testing.T) {
-	p := start(t, "memory", demoUser...)
+	p := start(t, nil, "memory", demoUser...)
 	admin := p.bootstrapKey()
 	st := contract(t, p, admin)
 	load(t, p, st.k2ID, st.k2Secret)
@@ -335,7 +344,7 @@ func TestEndToEndMemory(t *testing.T) {
 // issuer becomes https, and plain HTTP to the port gets no token.
 func TestEndToEndTLS(t *testing.T) {
 	certFile, keyFile, pool := selfSigned(t)
-	p := start(t, "memory", "-tls-cert", certFile, "-tls-key", keyFile)
+	p := start(t, nil, "memory", "-tls-cert", certFile, "-tls-key", keyFile)
 	p.client = &http.Client{Timeout: 30 * time.Second, Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool}}}
 	key := p.bootstrapKey()
 	r := p.want(p.do("POST", "/oauth/token", bearer(key), ""), 200, "exchange over TLS")
@@ -362,7 +371,7 @@ func TestEndToEndTLS(t *testing.T) {
 // then sends the body: the request is answered in full, and the server exits
 // cleanly after it.
 func TestEndToEndGracefulShutdown(t *testing.T) {
-	p := start(t, "memory")
+	p := start(t, nil, "memory")
 	key := p.bootstrapKey()
 	conn, err := net.Dial("tcp", strings.TrimPrefix(p.base, "http://"))
 	if err != nil {
@@ -426,17 +435,47 @@ func TestEndToEndPostgres(t *testing.T) {
 		t.Skip("PostgreSQL end-to-end test skipped: set KEYTURN_TEST_POSTGRES to a URL such as postgres://postgres@127.0.0.1:5432/test?sslmode=disable to run it")
 	}
 	schemaURL := freshSchema(t, base)
-	p := start(t, schemaURL, append(demoUser, "-issuer", "http://keyturn.test")...)
+	p := start(t, secrets, schemaURL, append(demoUser, "-issuer", "http://keyturn.test")...)
 	admin := p.bootstrapKey()
 	st := contract(t, p, admin)
 	load(t, p, st.k2ID, st.k2Secret)
 	p.stop()
 	p.logsHoldNoSecret(admin, st)
-	p2 := start(t, schemaURL, append(demoUser, "-issuer", "http://keyturn.test")...)
+	sealedInStore(t, "pgx", schemaURL)
+	p2 := start(t, secrets, schemaURL, append(demoUser, "-issuer", "http://keyturn.test")...)
 	restarted(t, p2, admin, st)
 	for _, l := range p2.stop() {
 		if strings.HasPrefix(l, "bootstrap admin key: ") {
 			t.Error("a restart on PostgreSQL printed a new bootstrap key")
+		}
+	}
+}
+
+// sealedInStore checks that every signing key in the database is sealed
+// under KEYTURN_KEK: its private half starts with the sealed format's tag.
+func sealedInStore(t *testing.T, driver, dsn string) {
+	t.Helper()
+	sqldb, err := sql.Open(driver, dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sqldb.Close()
+	dialect := sqlstore.SQLite
+	if driver == "pgx" {
+		dialect = sqlstore.Postgres
+	}
+	s, err := sqlstore.New(sqlstore.Config{DB: sqldb, Dialect: dialect})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	sk, err := s.SigningKeys(context.Background())
+	if err != nil || len(sk) == 0 {
+		t.Fatalf("%d signing keys, %v", len(sk), err)
+	}
+	for _, k := range sk {
+		if !strings.HasPrefix(string(k.Private), "kts1") {
+			t.Errorf("signing key %s is stored unsealed", k.ID)
 		}
 	}
 }

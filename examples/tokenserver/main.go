@@ -10,17 +10,28 @@
 //	go run ./examples/tokenserver -user 'ada:secret:read:users read:participants'
 //
 // On first start with an empty store it prints one bootstrap admin key on
-// stdout, as "bootstrap admin key: <key>"; logs go to stderr. Set
-// KEYTURN_PEPPER to a long random string to key the hashes of API key
-// secrets (keep it stable: keys hashed under one pepper do not verify
-// under another).
+// stdout, as "bootstrap admin key: <key>"; logs go to stderr.
+//
+// Two environment variables hold the server's own secrets, and each must
+// stay the same for the life of the store:
+//
+//   - KEYTURN_PEPPER, a long random string, keys the hashes of API key
+//     secrets (keys hashed under one pepper do not verify under another);
+//   - KEYTURN_KEK, 32 random bytes in standard base64 (openssl rand -base64
+//     32), seals the token-signing private keys in the store with AES-256-GCM
+//     (a store made without it, or under another, will not start with it).
 //
 // Plain HTTP is for development: in production give -tls-cert and -tls-key,
 // or put the server behind a TLS-terminating proxy and an https -issuer.
+//
+// To see how a host wires keyturn, read newServer in server.go first; then
+// admin.go (the admin API over keys.Manager), users.go (the host's own user
+// table behind token.UserAuthenticator) and store.go (opening the database).
 package main
 
 import (
 	"context"
+	"encoding/base64"
 	"errors"
 	"flag"
 	"log/slog"
@@ -31,6 +42,8 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/keyturn/keyturn/token"
 )
 
 const (
@@ -46,9 +59,24 @@ type config struct {
 	addr, db, issuer, audience string
 	tlsCert, tlsKey            string
 	users                      userFlag
+	pepper, kek                []byte // from the environment
 }
 
 func (c config) tls() bool { return c.tlsCert != "" }
+
+// secretsFromEnv reads KEYTURN_PEPPER and KEYTURN_KEK; errors never hold
+// their values.
+func (c *config) secretsFromEnv(getenv func(string) string) error {
+	c.pepper = []byte(getenv("KEYTURN_PEPPER"))
+	if v := getenv("KEYTURN_KEK"); v != "" {
+		kek, err := base64.StdEncoding.DecodeString(v)
+		if err != nil || len(kek) != token.KEKSize {
+			return errors.New("KEYTURN_KEK must be 32 bytes in standard base64")
+		}
+		c.kek = kek
+	}
+	return nil
+}
 
 func main() {
 	var c config
@@ -63,6 +91,10 @@ func main() {
 
 	log := slog.New(slog.NewTextHandler(os.Stderr, nil))
 	slog.SetDefault(log)
+	if err := c.secretsFromEnv(os.Getenv); err != nil {
+		log.Error("tokenserver cannot start", "err", err)
+		os.Exit(2)
+	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	context.AfterFunc(ctx, stop) // after the first signal, a second one kills at once
 	if err := run(ctx, c, log); err != nil {

@@ -6,7 +6,6 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
-	"os"
 	"sync"
 	"time"
 
@@ -33,26 +32,26 @@ type server struct {
 	mw       *middleware.Middleware
 	admin    *admin
 	log      *slog.Logger
+
+	sweepEvery time.Duration // the constant sweepEvery; tests shorten it
 }
 
 // newServer wires keyturn over st: signing keys, revocations, the key
 // manager, the token endpoint and the middleware. On an empty store it
 // creates the bootstrap admin key and prints it to out.
 func newServer(ctx context.Context, c config, st store, log *slog.Logger, out io.Writer) (*server, error) {
-	s := &server{store: st, log: log}
+	s := &server{store: st, log: log, sweepEvery: sweepEvery}
 	var err error
-	if s.keySet, err = token.NewKeySet(ctx, token.KeySetConfig{Store: st}); err != nil {
+	if s.keySet, err = token.NewKeySet(ctx, token.KeySetConfig{Store: st, KEK: c.kek}); err != nil {
 		return nil, err
 	}
 	if s.revs, err = token.NewRevocations(ctx, token.RevocationsConfig{Store: st}); err != nil {
 		return nil, err
 	}
-	var hasher *keys.Hasher
-	if p := os.Getenv("KEYTURN_PEPPER"); p != "" {
-		hasher = keys.NewHasher([]byte(p))
-	}
-	// The Revoker makes a key's revocation refuse its tokens at once.
-	if s.keys, err = keys.NewManager(keys.Config{Store: st, Hasher: hasher, Prefix: keyPrefix, Revoker: s.revs}); err != nil {
+	// The Revoker makes a key's revocation refuse its tokens at once; an
+	// empty pepper means unkeyed hashes.
+	if s.keys, err = keys.NewManager(keys.Config{Store: st, Hasher: keys.NewHasher(c.pepper), Prefix: keyPrefix,
+		Revoker: s.revs}); err != nil {
 		return nil, err
 	}
 	issuer, err := token.NewIssuer(token.IssuerConfig{Issuer: c.issuer, Audience: []string{c.audience}, Keys: s.keySet})
@@ -61,6 +60,8 @@ func newServer(ctx context.Context, c config, st store, log *slog.Logger, out io
 	}
 	verifier, err := token.NewVerifier(token.VerifierConfig{
 		Issuer: c.issuer, Audience: c.audience, Keys: s.keySet,
+		// Every algorithm a stored key may have (each kid is checked against
+		// its own key's): a change of KeySetConfig.Algorithm refuses no token.
 		Algorithms:  []token.Algorithm{token.EdDSA, token.ES256, token.RS256, token.PS256},
 		Revocations: s.revs,
 	})
@@ -183,7 +184,7 @@ func (s *server) background(ctx context.Context) {
 	wg.Go(func() { s.keySet.Run(ctx, keysEvery, logErr("refreshing signing keys")) })
 	wg.Go(func() { s.revs.Run(ctx, revokeEvery, logErr("refreshing revocations")) })
 	wg.Go(func() {
-		t := time.NewTicker(sweepEvery)
+		t := time.NewTicker(s.sweepEvery)
 		defer t.Stop()
 		for {
 			select {

@@ -7,7 +7,9 @@ package main
 import (
 	"bytes"
 	"context"
+	"encoding/base64"
 	"encoding/json"
+	"errors"
 	"io"
 	"log/slog"
 	"net"
@@ -19,7 +21,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/keyturn/keyturn/keys"
 	"github.com/keyturn/keyturn/scope"
+	"github.com/keyturn/keyturn/storage"
 	"github.com/keyturn/keyturn/storage/memory"
 	"github.com/keyturn/keyturn/token"
 )
@@ -76,6 +80,124 @@ func TestBootstrapOnce(t *testing.T) {
 			t.Errorf("start after revocation printed %q", again.String())
 		}
 	})
+}
+
+func TestBackgroundSweeps(t *testing.T) {
+	ctx := context.Background()
+	st := memory.New()
+	s, err := newServer(ctx, testConfig(), st, discard(), io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	past := time.Now().Add(-time.Hour)
+	expired := storage.Revocation{Kind: storage.RevokedToken, ID: "expired", RevokedAt: past, ExpiresAt: past}
+	live := storage.Revocation{Kind: storage.RevokedToken, ID: "live", RevokedAt: past, ExpiresAt: time.Now().Add(time.Hour)}
+	for _, r := range []storage.Revocation{expired, live} {
+		if err := st.AddRevocation(ctx, r); err != nil {
+			t.Fatal(err)
+		}
+	}
+	s.sweepEvery = time.Millisecond
+	bg, stop := context.WithCancel(ctx)
+	stopped := make(chan struct{})
+	go func() { s.background(bg); close(stopped) }()
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(time.Millisecond) {
+		if _, err := st.Revocation(ctx, storage.RevokedToken, "expired"); errors.Is(err, storage.ErrNotFound) {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the expired revocation was never swept")
+		}
+	}
+	stop()
+	<-stopped // background returns once all of its work has stopped
+	if _, err := st.Revocation(ctx, storage.RevokedToken, "live"); err != nil {
+		t.Errorf("the sweep took a live revocation: %v", err)
+	}
+}
+
+func TestSecretsFromEnv(t *testing.T) {
+	kek := base64.StdEncoding.EncodeToString(bytes.Repeat([]byte{7}, 32))
+	tests := []struct {
+		name   string
+		env    map[string]string
+		kekLen int
+		ok     bool
+	}{
+		{"none", nil, 0, true},
+		{"pepper and KEK", map[string]string{"KEYTURN_PEPPER": "pepper", "KEYTURN_KEK": kek}, 32, true},
+		{"KEK too short", map[string]string{"KEYTURN_KEK": base64.StdEncoding.EncodeToString(make([]byte, 16))}, 0, false},
+		{"KEK not base64", map[string]string{"KEYTURN_KEK": "not base64 at all!"}, 0, false},
+		{"KEK in URL base64", map[string]string{"KEYTURN_KEK": strings.Repeat("_-", 22)}, 0, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var c config
+			err := c.secretsFromEnv(func(k string) string { return tt.env[k] })
+			if (err == nil) != tt.ok {
+				t.Fatalf("error %v, want ok %v", err, tt.ok)
+			}
+			if err != nil && tt.env["KEYTURN_KEK"] != "" && strings.Contains(err.Error(), tt.env["KEYTURN_KEK"]) {
+				t.Errorf("the error shows the KEK: %v", err)
+			}
+			if len(c.kek) != tt.kekLen || string(c.pepper) != tt.env["KEYTURN_PEPPER"] {
+				t.Errorf("kek %d bytes, pepper %q", len(c.kek), c.pepper)
+			}
+		})
+	}
+}
+
+// TestStoreSecrets checks that the KEK seals the signing keys and the
+// pepper keys the hashes: a restart with other values refuses to start or
+// to accept the keys made before.
+func TestStoreSecrets(t *testing.T) {
+	ctx := context.Background()
+	with := func(pepper string, kek byte) config {
+		c := testConfig()
+		c.pepper = []byte(pepper)
+		if kek != 0 {
+			c.kek = bytes.Repeat([]byte{kek}, 32)
+		}
+		return c
+	}
+	st := memory.New()
+	var out bytes.Buffer
+	if _, err := newServer(ctx, with("p1", 1), st, discard(), &out); err != nil {
+		t.Fatal(err)
+	}
+	admin, err := keys.Parse(keyPrefix, bootstrapLine.FindStringSubmatch(out.String())[1])
+	if err != nil {
+		t.Fatal(err)
+	}
+	sk, err := st.SigningKeys(ctx)
+	if err != nil || len(sk) == 0 || !bytes.HasPrefix(sk[0].Private, []byte("kts1")) {
+		t.Fatalf("the signing key is not sealed: %d keys, %v", len(sk), err)
+	}
+
+	for _, tt := range []struct {
+		name       string
+		c          config
+		starts, ok bool // starts, and authenticates the bootstrap key
+	}{
+		{"same pepper and KEK", with("p1", 1), true, true},
+		{"another pepper", with("p2", 1), true, false},
+		{"no pepper", with("", 1), true, false},
+		{"another KEK", with("p1", 2), false, false},
+		{"no KEK", with("p1", 0), false, false},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			s, err := newServer(ctx, tt.c, st, discard(), io.Discard)
+			if (err == nil) != tt.starts {
+				t.Fatalf("start: %v, want it to start: %v", err, tt.starts)
+			}
+			if err != nil {
+				return
+			}
+			if _, err := s.keys.Authenticate(ctx, admin); (err == nil) != tt.ok {
+				t.Errorf("authenticating the bootstrap key: %v", err)
+			}
+		})
+	}
 }
 
 type fakeAddr string
