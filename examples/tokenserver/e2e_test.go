@@ -215,6 +215,9 @@ func (p *proc) logsHoldNoSecret(adminKey string, st state) {
 	}
 	_, adminSecret := split(adminKey)
 	parts := []string{adminSecret, st.k2Secret, "correct horse", "correct+horse"}
+	for _, kv := range secrets {
+		parts = append(parts, kv[strings.IndexByte(kv, '=')+1:])
+	}
 	for _, tok := range []string{st.adminToken, st.k3Token, st.revokedToken, st.participantsTokens, st.userToken} {
 		parts = append(parts, tok[strings.LastIndexByte(tok, '.')+1:])
 	}
