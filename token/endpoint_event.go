@@ -2,6 +2,8 @@ package token
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"log/slog"
 	"time"
 
@@ -46,10 +48,16 @@ type Event struct {
 	// password grant and for requests that presented none.
 	Method AuthMethod
 	// ClientID is the client's id. For AuthFailed it is the id as
-	// presented (cut to 64 bytes): it may name no client at all.
+	// presented, which may name no client at all, when it is id-shaped (at
+	// most 32 bytes of printable ASCII without spaces), and otherwise a
+	// fingerprint "sha256:<16 hex digits>" of it, so that a secret pasted
+	// into the wrong field is never logged.
 	ClientID string
 	// Subject is the sub of the issued or revoked token; for AuthFailed in
-	// the password grant, the username as presented (cut to 64 bytes).
+	// the password grant, the username as presented, shown or fingerprinted
+	// as ClientID is. A password typed into the username field can appear
+	// here if it is short and id-shaped: hosts that mind set their own
+	// [EndpointConfig.Events].
 	Subject string
 	// Scope is the scope of the issued or revoked token.
 	Scope scope.Set
@@ -64,20 +72,30 @@ type Event struct {
 	Err error
 }
 
-// maxEventID bounds the presented ids an Event repeats.
-const maxEventID = 64
+// maxEventID bounds the presented ids an Event repeats as given.
+const maxEventID = 32
 
-// eventID cuts an attacker-chosen id to maxEventID bytes, on a rune
-// boundary.
+// eventID returns what an AuthFailed event may say of an attacker-chosen id
+// or username: the value itself when it is id-shaped (1 to maxEventID bytes
+// of printable ASCII, no space), and otherwise "sha256:" and the first 16 hex
+// digits of its SHA-256. A whole API key or a client secret pasted into the
+// client_id field, or anything else long or odd, thus never reaches a log,
+// while repeated attempts with the same value can still be correlated.
 func eventID(s string) string {
 	if len(s) <= maxEventID {
-		return s
+		ok := true
+		for i := 0; i < len(s); i++ {
+			if s[i] <= ' ' || s[i] > '~' {
+				ok = false
+				break
+			}
+		}
+		if ok {
+			return s
+		}
 	}
-	cut := maxEventID
-	for cut > 0 && s[cut]&0xC0 == 0x80 {
-		cut--
-	}
-	return s[:cut]
+	sum := sha256.Sum256([]byte(s))
+	return "sha256:" + hex.EncodeToString(sum[:8])
 }
 
 // LogEvents returns an [EndpointConfig.Events] hook that logs every event

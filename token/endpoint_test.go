@@ -301,8 +301,8 @@ func TestEvents(t *testing.T) {
 	if failed.Kind != AuthFailed || failed.ClientID != "cx" || !errors.Is(failed.Err, ErrInvalidClient) || failed.TokenID != "" {
 		t.Errorf("failed: %+v", failed)
 	}
-	if len(long.ClientID) != maxEventID {
-		t.Errorf("presented id kept at %d bytes", len(long.ClientID))
+	if long.ClientID != eventID(strings.Repeat("n", 100)) || !strings.HasPrefix(long.ClientID, "sha256:") || len(long.ClientID) != 7+16 {
+		t.Errorf("a long presented id is reported as %q, want its fingerprint", long.ClientID)
 	}
 	if revoked.Kind != TokenRevoked || revoked.TokenID != issued.TokenID || revoked.Endpoint != "revocation" {
 		t.Errorf("revoked: %+v", revoked)
@@ -503,4 +503,35 @@ func TestPasswordChecksBounded(t *testing.T) {
 			t.Errorf("%d tokens issued, want %d", got, n)
 		}
 	})
+}
+
+func TestEventIDNeverRepeatsSecrets(t *testing.T) {
+	key := "ds_live_W7p6DXeF6zzybyBN_QndPPUfeJasCVErVXTSXn9vX64DdzlToS0pg1viFeGk0QUWIZ"
+	secret := key[len("ds_live_W7p6DXeF6zzybyBN_"):]
+	for _, tt := range []struct {
+		in   string
+		kept bool
+	}{
+		{"W7p6DXeF6zzybyBN", true},
+		{"c:b/1", true},
+		{"ada", true},
+		{strings.Repeat("x", 32), true},
+		{strings.Repeat("x", 33), false},
+		{key, false},
+		{secret, false},
+		{"two words", false},
+		{"caf\u00e9", false},
+		{"", true},
+	} {
+		got := eventID(tt.in)
+		if tt.kept != (got == tt.in) {
+			t.Errorf("eventID(%q) = %q, kept %v, want kept %v", tt.in, got, got == tt.in, tt.kept)
+		}
+		if !tt.kept && (strings.Contains(got, tt.in) || !strings.HasPrefix(got, "sha256:") || got != eventID(tt.in)) {
+			t.Errorf("eventID(%q) = %q: not a stable fingerprint", tt.in, got)
+		}
+	}
+	if strings.Contains(eventID(key), secret[:8]) || strings.Contains(eventID(secret), secret[:8]) {
+		t.Error("a fingerprint holds part of the secret")
+	}
 }
