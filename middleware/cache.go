@@ -105,10 +105,11 @@ func NewCache(v Verifier, cfg CacheConfig) (*Cache, error) {
 // Verify returns the cached claims for tok when they are still valid, and
 // otherwise asks the wrapped verifier, caching what it accepts.
 func (c *Cache) Verify(ctx context.Context, tok string) (*token.Claims, error) {
-	if claims := c.lookup(tok); claims != nil {
+	claims, k := c.lookup(tok)
+	if claims != nil {
 		return claims, nil
 	}
-	return c.verify(ctx, tok)
+	return c.verify(ctx, tok, k)
 }
 
 // key returns the cache key of tok: its SHA-256. The token is only read, so
@@ -118,29 +119,30 @@ func key(tok string) [32]byte {
 }
 
 // lookup returns the cached claims for tok if they are still valid, and nil
-// otherwise, dropping an entry that expired or was revoked.
-func (c *Cache) lookup(tok string) *token.Claims {
+// otherwise, dropping an entry that expired or was revoked. It also returns
+// tok's key, for verify.
+func (c *Cache) lookup(tok string) (*token.Claims, [32]byte) {
 	k := key(tok)
 	sh := &c.shards[k[0]%cacheShards]
 	sh.mu.RLock()
 	e := sh.m[k]
 	sh.mu.RUnlock()
 	if e == nil {
-		return nil
+		return nil, k
 	}
 	if c.now().Before(e.exp) && (c.revs == nil || !c.revs.Revoked(e.claims)) {
 		if !e.ref.Load() {
 			e.ref.Store(true)
 		}
-		return e.claims
+		return e.claims, k
 	}
 	sh.remove(e)
-	return nil
+	return nil, k
 }
 
-// verify asks the wrapped verifier and caches what it accepts.
-func (c *Cache) verify(ctx context.Context, tok string) (*token.Claims, error) {
-	k := key(tok)
+// verify asks the wrapped verifier and caches what it accepts under k,
+// tok's key.
+func (c *Cache) verify(ctx context.Context, tok string, k [32]byte) (*token.Claims, error) {
 	sh := &c.shards[k[0]%cacheShards]
 	now := c.now()
 	claims, err := c.next.Verify(ctx, tok)

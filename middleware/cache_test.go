@@ -3,6 +3,7 @@ package middleware
 import (
 	"context"
 	"errors"
+	"net/http/httptest"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -215,5 +216,25 @@ func TestNewCacheValidates(t *testing.T) {
 	}
 	if _, err := NewCache(newFake(), CacheConfig{Size: -1}); err == nil {
 		t.Error("negative size accepted")
+	}
+}
+
+// TestMiddlewareFillsItsCache checks the middleware's own path through a
+// Cache: the first request verifies and caches, the next ones hit.
+func TestMiddlewareFillsItsCache(t *testing.T) {
+	f := newFake()
+	f.add("tok", "read", t0.Add(time.Hour))
+	c, _ := NewCache(f, CacheConfig{Now: newClock(t0).Now})
+	m, _ := New(Config{Verifier: c})
+	h := m.Require("read")(okHandler)
+	for i := 0; i < 3; i++ {
+		req := httptest.NewRequest("GET", "/", nil)
+		req.Header.Set("Authorization", "Bearer tok")
+		if rec := do(h, req); rec.Code != 200 {
+			t.Fatalf("request %d: status %d", i, rec.Code)
+		}
+	}
+	if n := f.calls.Load(); n != 1 || c.Len() != 1 {
+		t.Errorf("verifier called %d times, cache holds %d; want 1 and 1", n, c.Len())
 	}
 }

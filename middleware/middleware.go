@@ -263,16 +263,22 @@ func (m *Middleware) authenticate(r *http.Request) (*token.Claims, bool, *http.R
 			Description: "the access token is too long", Err: errTooLong}
 	}
 	var claims *token.Claims
-	if c, ok := m.verifier.(*Cache); ok {
+	var k [32]byte
+	cache, cached := m.verifier.(*Cache)
+	if cached {
 		// A hit needs no syntax check: the same string passed it before.
-		claims = c.lookup(tok)
+		claims, k = cache.lookup(tok)
 	}
 	if claims == nil {
 		if !b64token(tok) {
 			return nil, false, nil, malformed("the bearer token is empty or not a valid b64token")
 		}
 		var err error
-		claims, err = m.verifier.Verify(r.Context(), tok)
+		if cached {
+			claims, err = cache.verify(r.Context(), tok, k) // the lookup missed: hash once
+		} else {
+			claims, err = m.verifier.Verify(r.Context(), tok)
+		}
 		if err != nil {
 			return nil, false, nil, &Error{Status: http.StatusUnauthorized, Code: "invalid_token",
 				Description: describe(err), Err: err}
