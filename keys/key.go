@@ -26,9 +26,6 @@ const (
 
 	secretBodyLen = 43
 	checksumLen   = 6
-
-	// maxKeyLen bounds every input Parse looks at.
-	maxKeyLen = MaxPrefixLen + 1 + IDLen + 1 + SecretLen
 )
 
 // alphabet is base62 in ASCII order. Neither it nor a prefix holds a

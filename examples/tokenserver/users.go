@@ -41,7 +41,7 @@ func newUsers(specs []string, hasher *keys.PasswordHasher) (*users, error) {
 		name, rest, ok1 := strings.Cut(spec, ":")
 		password, scopes, ok2 := strings.Cut(rest, ":")
 		if !ok1 || !ok2 || name == "" || password == "" {
-			return nil, fmt.Errorf("-user #%d: want NAME:PASSWORD:SCOPE...", i+1)
+			return nil, fmt.Errorf("-user #%d: want NAME:PASSWORD:SCOPE SCOPE", i+1)
 		}
 		set, err := scope.Parse(scopes)
 		if err != nil {

@@ -1,7 +1,6 @@
 package sqlstore_test
 
 import (
-	"context"
 	"fmt"
 	"testing"
 	"time"
@@ -207,7 +206,3 @@ func flatTimes[T any](s []T) []time.Time {
 	}
 	return out
 }
-
-// ctxBackground is for calls made outside a test's lifetime (benchmarks set
-// up before b.Loop).
-var ctxBackground = context.Background()
