@@ -67,11 +67,19 @@ func (e *Error) Challenge(realm string) string {
 	return b.String()
 }
 
-// writeError is the default ErrorHandler: the RFC 6750 challenge and a JSON
-// body with the same error, in the manner of http.Error.
+// writeError is the default ErrorHandler.
 func (m *Middleware) writeError(w http.ResponseWriter, _ *http.Request, e *Error) {
+	WriteError(w, e, m.realm)
+}
+
+// WriteError writes the refusal e as the middleware does when no
+// [Config.ErrorHandler] is set: status e.Status, the RFC 6750 challenge with
+// the given realm, and a JSON body with the same error, in the manner of
+// http.Error. An ErrorHandler that only wants to log or count refusals calls
+// it to answer.
+func WriteError(w http.ResponseWriter, e *Error, realm string) {
 	h := w.Header()
-	h.Set("WWW-Authenticate", e.Challenge(m.realm))
+	h.Set("WWW-Authenticate", e.Challenge(realm))
 	h.Set("Content-Type", "application/json")
 	h.Set("Cache-Control", "no-store")
 	h.Set("X-Content-Type-Options", "nosniff")

@@ -7,6 +7,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"reflect"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -365,6 +366,32 @@ func TestNestedGuardsVerifyOnce(t *testing.T) {
 	}
 	if n := f.calls.Load(); n != 1 {
 		t.Errorf("verifier called %d times, want 1", n)
+	}
+}
+
+// TestWriteErrorIsTheDefault checks that a hook delegating to WriteError
+// answers exactly as the middleware does without a hook.
+func TestWriteErrorIsTheDefault(t *testing.T) {
+	f := newFake()
+	f.add("r", "read", farFuture)
+	plain := newMW(t, Config{Verifier: f, Realm: "api"})
+	hooked := newMW(t, Config{Verifier: f, Realm: "api", ErrorHandler: func(w http.ResponseWriter, r *http.Request, e *Error) {
+		WriteError(w, e, "api")
+	}})
+	for _, auth := range []string{"", "Bearer nope", "Bearer a b", "Bearer r"} {
+		var got [2]*httptest.ResponseRecorder
+		for i, m := range []*Middleware{plain, hooked} {
+			req := httptest.NewRequest("GET", "/", nil)
+			if auth != "" {
+				req.Header.Set("Authorization", auth)
+			}
+			got[i] = do(m.Require("write")(okHandler), req)
+		}
+		if got[0].Code != got[1].Code || got[0].Body.String() != got[1].Body.String() ||
+			!reflect.DeepEqual(got[0].Header(), got[1].Header()) {
+			t.Errorf("%q: default %d %v %q, hook %d %v %q", auth, got[0].Code, got[0].Header(), got[0].Body,
+				got[1].Code, got[1].Header(), got[1].Body)
+		}
 	}
 }
 

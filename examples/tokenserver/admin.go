@@ -158,9 +158,8 @@ func (a *admin) revoke(w http.ResponseWriter, r *http.Request) {
 }
 
 type errorJSON struct {
-	Error       string `json:"error,omitempty"`
+	Error       string `json:"error"`
 	Description string `json:"error_description"`
-	Scope       string `json:"scope,omitempty"`
 }
 
 func writeJSON(w http.ResponseWriter, status int, v any) {
@@ -198,6 +197,5 @@ func refuse(log *slog.Logger, w http.ResponseWriter, r *http.Request, e *middlew
 		level = slog.LevelInfo // no credential at all: often a client's first try
 	}
 	log.Log(r.Context(), level, "request refused", attrs...)
-	w.Header().Set("WWW-Authenticate", e.Challenge(realm))
-	writeJSON(w, e.Status, errorJSON{Error: e.Code, Description: e.Description, Scope: e.Scope})
+	middleware.WriteError(w, e, realm)
 }
