@@ -27,7 +27,8 @@
 //
 // Each answer has a JSON body with the same error and error_description as
 // the header (the bare 401 has only error_description). A host that wants its
-// own body sets [Config.ErrorHandler].
+// own body, or to log refusals, sets [Config.ErrorHandler]; [WriteError] is
+// the default answer.
 //
 // # Security
 //
@@ -94,7 +95,8 @@ type Config struct {
 
 	// ErrorHandler, when set, writes every refusal instead of the default
 	// JSON writer. It receives the refusal as an *Error. It should set the
-	// status and WWW-Authenticate from it (see [Error.Challenge]).
+	// status and WWW-Authenticate from it (see [Error.Challenge]), or call
+	// [WriteError] to answer as the default does (after logging, say).
 	ErrorHandler func(w http.ResponseWriter, r *http.Request, err *Error)
 }
 
