@@ -87,8 +87,14 @@
 // process at once. Another process sees it at its next
 // [Revocations.Refresh]: run [Revocations.Run] with an interval, which is
 // the bound on how long a token revoked elsewhere may still be accepted
-// there (plus the store's own write latency). [Revocations.Generation] lets
-// a cache of verified tokens notice new revocations cheaply.
+// there (plus the store's own write latency), as long as the processes'
+// clocks agree within RevocationsConfig.RefreshOverlap (5 min by default):
+// each refresh reads the revocations stamped since the previous one, less
+// that overlap. A revocation stamped further back (a clock running behind,
+// a back-dated RevokeClient) is caught by the full reload Refresh makes
+// every RevocationsConfig.FullReload (10 min by default), which is then the
+// bound. [Revocations.Generation] lets a cache of verified tokens notice new
+// revocations cheaply.
 //
 // # Opaque tokens
 //

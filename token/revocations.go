@@ -1,6 +1,7 @@
 package token
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -15,6 +16,10 @@ import (
 // its previous run, when [RevocationsConfig.RefreshOverlap] is zero.
 const DefaultRefreshOverlap = 5 * time.Minute
 
+// DefaultFullReload is how often [Revocations.Refresh] reloads every
+// revocation in the store, when [RevocationsConfig.FullReload] is zero.
+const DefaultFullReload = 10 * time.Minute
+
 // maxRevocationID bounds a jti or client id held as a revocation.
 const maxRevocationID = maxClaimLen
 
@@ -28,6 +33,15 @@ type RevocationsConfig struct {
 	// or stamped by a process whose clock runs behind. Zero means
 	// DefaultRefreshOverlap.
 	RefreshOverlap time.Duration
+
+	// FullReload is how often Refresh reads every revocation in the store
+	// rather than those stamped since its previous run. It bounds how long
+	// a revocation the overlap cannot catch (stamped by a process whose
+	// clock runs more than RefreshOverlap behind, or back-dated) can go
+	// unseen here. The store holds only revocations whose tokens may still
+	// be valid (Sweep removes the rest), so a full read stays small. Zero
+	// means DefaultFullReload.
+	FullReload time.Duration
 
 	// Now is the clock. Nil means time.Now.
 	Now func() time.Time
@@ -59,6 +73,8 @@ type Revocations struct {
 
 	refreshMu sync.Mutex
 	since     time.Time // start of the previous successful refresh
+	full      time.Time // start of the previous successful full load
+	fullEvery time.Duration
 }
 
 type clientRevocation struct {
@@ -71,15 +87,16 @@ func NewRevocations(ctx context.Context, cfg RevocationsConfig) (*Revocations, e
 	if cfg.Store == nil {
 		return nil, errors.New("keyturn/token: RevocationsConfig.Store is required")
 	}
-	if cfg.RefreshOverlap < 0 {
-		return nil, errors.New("keyturn/token: RevocationsConfig.RefreshOverlap must not be negative")
+	if cfg.RefreshOverlap < 0 || cfg.FullReload < 0 {
+		return nil, errors.New("keyturn/token: RevocationsConfig.RefreshOverlap and FullReload must not be negative")
 	}
 	r := &Revocations{
-		store:   cfg.Store,
-		overlap: cfg.RefreshOverlap,
-		nowFunc: cfg.Now,
-		tokens:  make(map[string]time.Time),
-		clients: make(map[string]clientRevocation),
+		store:     cfg.Store,
+		overlap:   cfg.RefreshOverlap,
+		fullEvery: cmp.Or(cfg.FullReload, DefaultFullReload),
+		nowFunc:   cfg.Now,
+		tokens:    make(map[string]time.Time),
+		clients:   make(map[string]clientRevocation),
 	}
 	if r.overlap == 0 {
 		r.overlap = DefaultRefreshOverlap
@@ -93,7 +110,7 @@ func NewRevocations(ctx context.Context, cfg RevocationsConfig) (*Revocations, e
 		return nil, fmt.Errorf("keyturn/token: loading revocations: %w", err)
 	}
 	r.merge(all, start)
-	r.since = start
+	r.since, r.full = start, start
 	return r, nil
 }
 
@@ -156,19 +173,27 @@ func (r *Revocations) RevokeClient(ctx context.Context, clientID string, at time
 }
 
 // Refresh loads the revocations other processes stored since the previous
-// refresh (RefreshOverlap earlier, to be safe) and forgets those that can no
-// longer matter. [Revocations.Run] calls it periodically.
+// refresh (RefreshOverlap earlier, to be safe), or every revocation once
+// FullReload has passed since the last full load, and forgets those that can
+// no longer matter. [Revocations.Run] calls it periodically.
 func (r *Revocations) Refresh(ctx context.Context) error {
 	r.refreshMu.Lock()
 	defer r.refreshMu.Unlock()
 	start := r.now()
-	recs, err := r.store.RevocationsSince(ctx, r.since.Add(-r.overlap), 0)
+	since, full := r.since.Add(-r.overlap), !start.Before(r.full.Add(r.fullEvery))
+	if full {
+		since = time.Time{}
+	}
+	recs, err := r.store.RevocationsSince(ctx, since, 0)
 	if err != nil {
 		return fmt.Errorf("keyturn/token: refreshing revocations: %w", err)
 	}
 	r.merge(recs, start)
 	r.prune(start)
 	r.since = start
+	if full {
+		r.full = start
+	}
 	return nil
 }
 

@@ -224,9 +224,25 @@ func TestRevocationsRefreshOverlap(t *testing.T) {
 	if !r.Revoked(&Claims{ID: "inside-overlap"}) {
 		t.Error("revocation stamped inside the overlap was missed")
 	}
-	// Beyond the overlap the bound no longer holds; this documents it.
+	// Beyond the overlap an incremental refresh misses it...
 	if r.Revoked(&Claims{ID: "outside-overlap"}) {
 		t.Error("Refresh looked further back than its overlap")
+	}
+	// ...until the next full reload, FullReload after the last one (the
+	// first Refresh, an hour in, was one).
+	clk.Add(DefaultFullReload - 2*time.Second)
+	if err := r.Refresh(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if r.Revoked(&Claims{ID: "outside-overlap"}) {
+		t.Error("a full reload came before FullReload had passed")
+	}
+	clk.Add(time.Second)
+	if err := r.Refresh(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if !r.Revoked(&Claims{ID: "outside-overlap"}) {
+		t.Error("the full reload missed a revocation stamped before the overlap")
 	}
 }
 
