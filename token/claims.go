@@ -82,6 +82,22 @@ type extraClaim struct {
 	value []byte
 }
 
+// appendAudience appends aud as the aud claim is written (RFC 7519 §4.1.3):
+// a single string when it holds one value, an array otherwise.
+func appendAudience(dst []byte, aud []string) []byte {
+	if len(aud) == 1 {
+		return appendJSONString(dst, aud[0])
+	}
+	dst = append(dst, '[')
+	for i, a := range aud {
+		if i > 0 {
+			dst = append(dst, ',')
+		}
+		dst = appendJSONString(dst, a)
+	}
+	return append(dst, ']')
+}
+
 // appendClaims appends the JSON object for c, registered claims first in a
 // fixed order, then extra in the order given. It uses no reflection: string
 // claims go through appendJSONString, times through strconv.
@@ -91,18 +107,7 @@ func appendClaims(dst []byte, c *Claims, extra []extraClaim) []byte {
 	dst = append(dst, `,"sub":`...)
 	dst = appendJSONString(dst, c.Subject)
 	dst = append(dst, `,"aud":`...)
-	if len(c.Audience) == 1 {
-		dst = appendJSONString(dst, c.Audience[0])
-	} else {
-		dst = append(dst, '[')
-		for i, a := range c.Audience {
-			if i > 0 {
-				dst = append(dst, ',')
-			}
-			dst = appendJSONString(dst, a)
-		}
-		dst = append(dst, ']')
-	}
+	dst = appendAudience(dst, c.Audience)
 	dst = append(dst, `,"exp":`...)
 	dst = strconv.AppendInt(dst, c.ExpiresAt.Unix(), 10)
 	dst = append(dst, `,"iat":`...)

@@ -83,18 +83,7 @@ func appendIntrospection(b []byte, c *Claims) []byte {
 	b = append(b, `,"iss":`...)
 	b = appendJSONString(b, c.Issuer)
 	b = append(b, `,"aud":`...)
-	if len(c.Audience) == 1 {
-		b = appendJSONString(b, c.Audience[0])
-	} else {
-		b = append(b, '[')
-		for i, a := range c.Audience {
-			if i > 0 {
-				b = append(b, ',')
-			}
-			b = appendJSONString(b, a)
-		}
-		b = append(b, ']')
-	}
+	b = appendAudience(b, c.Audience)
 	b = append(b, `,"jti":`...)
 	b = appendJSONString(b, c.ID)
 	b = append(b, `,"token_type":"Bearer"}`...)
