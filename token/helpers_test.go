@@ -228,6 +228,12 @@ func craft(t testing.TB, key any, alg jose.SignatureAlgorithm, hdr map[string]an
 	for k, v := range hdr {
 		opts.WithHeader(jose.HeaderKey(k), v)
 	}
+	return signCompact(t, key, alg, opts, payload)
+}
+
+// signCompact signs payload with go-jose and returns the compact JWS.
+func signCompact(t testing.TB, key any, alg jose.SignatureAlgorithm, opts *jose.SignerOptions, payload []byte) string {
+	t.Helper()
 	s, err := jose.NewSigner(jose.SigningKey{Algorithm: alg, Key: key}, opts)
 	if err != nil {
 		t.Fatal(err)

@@ -303,19 +303,7 @@ func (j jsonRaw) MarshalJSON() ([]byte, error) { return j, nil }
 func craftEmbedded(t testing.TB, key crypto.Signer, alg jose.SignatureAlgorithm, kid string, payload []byte) string {
 	t.Helper()
 	opts := (&jose.SignerOptions{EmbedJWK: true}).WithType("at+jwt").WithHeader("kid", kid)
-	s, err := jose.NewSigner(jose.SigningKey{Algorithm: alg, Key: key}, opts)
-	if err != nil {
-		t.Fatal(err)
-	}
-	jws, err := s.Sign(payload)
-	if err != nil {
-		t.Fatal(err)
-	}
-	out, err := jws.CompactSerialize()
-	if err != nil {
-		t.Fatal(err)
-	}
-	return out
+	return signCompact(t, key, alg, opts, payload)
 }
 
 func sigOf(tok string) string { return tok[strings.LastIndexByte(tok, '.')+1:] }
