@@ -297,6 +297,9 @@ func TestRevocationsConfigAndRun(t *testing.T) {
 	if _, err := NewRevocations(ctx, RevocationsConfig{Store: memory.New(), RefreshOverlap: -time.Second}); err == nil {
 		t.Error("NewRevocations accepted a negative overlap")
 	}
+	if _, err := NewRevocations(ctx, RevocationsConfig{Store: memory.New(), FullReload: -time.Second}); err == nil {
+		t.Error("NewRevocations accepted a negative full-reload interval")
+	}
 	store := newFaultyStore()
 	store.set("RevocationsSince", true)
 	if _, err := NewRevocations(ctx, RevocationsConfig{Store: store}); !errors.Is(err, errInjected) {
