@@ -9,6 +9,7 @@ import (
 	"time"
 	"unicode/utf8"
 
+	"github.com/keyturn/keyturn/internal/jsonenc"
 	"github.com/keyturn/keyturn/scope"
 )
 
@@ -82,32 +83,16 @@ type extraClaim struct {
 	value []byte
 }
 
-// appendAudience appends aud as the aud claim is written (RFC 7519 §4.1.3):
-// a single string when it holds one value, an array otherwise.
-func appendAudience(dst []byte, aud []string) []byte {
-	if len(aud) == 1 {
-		return appendJSONString(dst, aud[0])
-	}
-	dst = append(dst, '[')
-	for i, a := range aud {
-		if i > 0 {
-			dst = append(dst, ',')
-		}
-		dst = appendJSONString(dst, a)
-	}
-	return append(dst, ']')
-}
-
 // appendClaims appends the JSON object for c, registered claims first in a
 // fixed order, then extra in the order given. It uses no reflection: string
 // claims go through appendJSONString, times through strconv.
 func appendClaims(dst []byte, c *Claims, extra []extraClaim) []byte {
 	dst = append(dst, `{"iss":`...)
-	dst = appendJSONString(dst, c.Issuer)
+	dst = jsonenc.AppendString(dst, c.Issuer)
 	dst = append(dst, `,"sub":`...)
-	dst = appendJSONString(dst, c.Subject)
+	dst = jsonenc.AppendString(dst, c.Subject)
 	dst = append(dst, `,"aud":`...)
-	dst = appendAudience(dst, c.Audience)
+	dst = jsonenc.AppendStringOrArray(dst, c.Audience)
 	dst = append(dst, `,"exp":`...)
 	dst = strconv.AppendInt(dst, c.ExpiresAt.Unix(), 10)
 	dst = append(dst, `,"iat":`...)
@@ -115,16 +100,16 @@ func appendClaims(dst []byte, c *Claims, extra []extraClaim) []byte {
 	dst = append(dst, `,"nbf":`...)
 	dst = strconv.AppendInt(dst, c.NotBefore.Unix(), 10)
 	dst = append(dst, `,"jti":`...)
-	dst = appendJSONString(dst, c.ID)
+	dst = jsonenc.AppendString(dst, c.ID)
 	dst = append(dst, `,"client_id":`...)
-	dst = appendJSONString(dst, c.ClientID)
+	dst = jsonenc.AppendString(dst, c.ClientID)
 	if !c.Scope.IsEmpty() {
 		dst = append(dst, `,"scope":`...)
-		dst = appendJSONString(dst, c.Scope.String())
+		dst = jsonenc.AppendString(dst, c.Scope.String())
 	}
 	for _, e := range extra {
 		dst = append(dst, ',')
-		dst = appendJSONString(dst, e.name)
+		dst = jsonenc.AppendString(dst, e.name)
 		dst = append(dst, ':')
 		dst = append(dst, e.value...)
 	}

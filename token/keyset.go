@@ -19,6 +19,7 @@ import (
 
 	jose "github.com/go-jose/go-jose/v4"
 
+	"github.com/keyturn/keyturn/internal/jsonenc"
 	"github.com/keyturn/keyturn/storage"
 )
 
@@ -605,9 +606,9 @@ func (ks *KeySet) parse(r storage.SigningKey) (*parsedKey, error) {
 	}
 	header := make([]byte, 0, 80)
 	header = append(header, `{"alg":`...)
-	header = appendJSONString(header, string(alg))
+	header = jsonenc.AppendString(header, string(alg))
 	header = append(header, `,"kid":`...)
-	header = appendJSONString(header, r.ID)
+	header = jsonenc.AppendString(header, r.ID)
 	header = append(header, `,"typ":"at+jwt"}`...)
 	pk.sigSize = signatureSize(pub)
 	pk.header = base64.RawURLEncoding.AppendEncode(nil, header)

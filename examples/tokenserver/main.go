@@ -26,7 +26,7 @@
 //
 // To see how a host wires keyturn, read newServer in server.go first; then
 // admin.go (the admin API over keys.Manager), users.go (the host's own user
-// table behind token.UserAuthenticator) and store.go (opening the database).
+// table behind keyturn.UserAuthenticator) and store.go (opening the database).
 package main
 
 import (

@@ -9,6 +9,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/keyturn/keyturn"
 	"github.com/keyturn/keyturn/keys"
 	"github.com/keyturn/keyturn/middleware"
 	"github.com/keyturn/keyturn/scope"
@@ -28,7 +29,7 @@ type server struct {
 	keySet   *token.KeySet
 	revs     *token.Revocations
 	keys     *keys.Manager
-	endpoint *token.Endpoint
+	endpoint *keyturn.Endpoint
 	mw       *middleware.Middleware
 	admin    *admin
 	log      *slog.Logger
@@ -72,12 +73,12 @@ func newServer(ctx context.Context, c config, st store, log *slog.Logger, out io
 	if err != nil {
 		return nil, err
 	}
-	clients := token.NewKeyClients(s.keys)
-	s.endpoint, err = token.NewEndpoint(token.EndpointConfig{
+	clients := keyturn.NewKeyClients(s.keys)
+	s.endpoint, err = keyturn.NewEndpoint(keyturn.EndpointConfig{
 		Issuer:           issuer,
 		Verifier:         verifier,
 		Clients:          clients,
-		Methods:          token.AllAuthMethods, // the four seed styles
+		Methods:          keyturn.AllAuthMethods, // the four seed styles
 		SplitKey:         clients.SplitKey,
 		Users:            u,
 		PasswordClientID: passwordClientID,
@@ -103,14 +104,14 @@ func newServer(ctx context.Context, c config, st store, log *slog.Logger, out io
 	return s, s.bootstrap(ctx, out)
 }
 
-// logEvents logs what the token endpoint reports, as token.LogEvents does,
+// logEvents logs what the token endpoint reports, as keyturn.LogEvents does,
 // but hides the identifier of a failed attempt unless it is a key id or a
 // demo user's name: a whole API key pasted as client_id, or a password typed
 // as the username, must not reach the log.
-func logEvents(log *slog.Logger, u *users) func(context.Context, token.Event) {
-	next := token.LogEvents(log)
-	return func(ctx context.Context, ev token.Event) {
-		if ev.Kind == token.AuthFailed {
+func logEvents(log *slog.Logger, u *users) func(context.Context, keyturn.Event) {
+	next := keyturn.LogEvents(log)
+	return func(ctx context.Context, ev keyturn.Event) {
+		if ev.Kind == keyturn.AuthFailed {
 			if ev.ClientID != "" && ev.ClientID != passwordClientID && !isKeyID(ev.ClientID) {
 				ev.ClientID = "(not a key id)"
 			}

@@ -21,11 +21,11 @@ import (
 	"testing"
 	"time"
 
+	"github.com/keyturn/keyturn"
 	"github.com/keyturn/keyturn/keys"
 	"github.com/keyturn/keyturn/scope"
 	"github.com/keyturn/keyturn/storage"
 	"github.com/keyturn/keyturn/storage/memory"
-	"github.com/keyturn/keyturn/token"
 )
 
 var bootstrapLine = regexp.MustCompile(`^bootstrap admin key: (ds_live_[0-9A-Za-z]{16}_[0-9A-Za-z]{49})\n$`)
@@ -240,17 +240,17 @@ func TestLogEventsHidesMisplacedSecrets(t *testing.T) {
 	}
 	tests := []struct {
 		name     string
-		ev       token.Event
+		ev       keyturn.Event
 		want     string // in the log line
 		wantNone string // not in it
 	}{
-		{"a key id is logged", token.Event{Kind: token.AuthFailed, ClientID: id}, "client_id=" + id, ""},
-		{"a whole key as client_id is not", token.Event{Kind: token.AuthFailed, ClientID: key[:64]}, "client_id=\"(not a key id)\"", secret[:20]},
-		{"a secret as client_id is not", token.Event{Kind: token.AuthFailed, ClientID: secret}, "client_id=\"(not a key id)\"", secret[:20]},
-		{"a known user is logged", token.Event{Kind: token.AuthFailed, Subject: "ada"}, "sub=ada", ""},
-		{"a password as username is not", token.Event{Kind: token.AuthFailed, Subject: "correct horse"}, "sub=\"(not a user)\"", "horse"},
-		{"a password-flow client id is logged", token.Event{Kind: token.AuthFailed, ClientID: passwordClientID}, "client_id=" + passwordClientID, ""},
-		{"issued tokens are logged as they are", token.Event{Kind: token.TokenIssued, ClientID: id, Subject: id, TokenID: "j1"}, "jti=j1", ""},
+		{"a key id is logged", keyturn.Event{Kind: keyturn.AuthFailed, ClientID: id}, "client_id=" + id, ""},
+		{"a whole key as client_id is not", keyturn.Event{Kind: keyturn.AuthFailed, ClientID: key[:64]}, "client_id=\"(not a key id)\"", secret[:20]},
+		{"a secret as client_id is not", keyturn.Event{Kind: keyturn.AuthFailed, ClientID: secret}, "client_id=\"(not a key id)\"", secret[:20]},
+		{"a known user is logged", keyturn.Event{Kind: keyturn.AuthFailed, Subject: "ada"}, "sub=ada", ""},
+		{"a password as username is not", keyturn.Event{Kind: keyturn.AuthFailed, Subject: "correct horse"}, "sub=\"(not a user)\"", "horse"},
+		{"a password-flow client id is logged", keyturn.Event{Kind: keyturn.AuthFailed, ClientID: passwordClientID}, "client_id=" + passwordClientID, ""},
+		{"issued tokens are logged as they are", keyturn.Event{Kind: keyturn.TokenIssued, ClientID: id, Subject: id, TokenID: "j1"}, "jti=j1", ""},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -5,9 +5,9 @@ import (
 	"fmt"
 	"strings"
 
+	"github.com/keyturn/keyturn"
 	"github.com/keyturn/keyturn/keys"
 	"github.com/keyturn/keyturn/scope"
-	"github.com/keyturn/keyturn/token"
 )
 
 // userFlag collects the repeatable -user NAME:PASSWORD:SCOPE... flag.
@@ -27,7 +27,7 @@ type user struct {
 
 // users is the example's own user table for the password flow (seed 001):
 // the way a host plugs its users into keyturn, through
-// token.UserAuthenticator. Passwords are kept only as argon2id hashes.
+// keyturn.UserAuthenticator. Passwords are kept only as argon2id hashes.
 type users struct {
 	byName map[string]user
 	hasher *keys.PasswordHasher
@@ -65,20 +65,20 @@ func (u *users) known(name string) bool {
 	return ok
 }
 
-// AuthenticateUser implements token.UserAuthenticator. An unknown user costs
+// AuthenticateUser implements keyturn.UserAuthenticator. An unknown user costs
 // the same argon2id work as a wrong password, and both give the same error.
-func (u *users) AuthenticateUser(ctx context.Context, name, password string) (token.User, error) {
+func (u *users) AuthenticateUser(ctx context.Context, name, password string) (keyturn.User, error) {
 	rec, known := u.byName[name]
 	if !known {
 		u.hasher.DummyCheck(password)
-		return token.User{}, token.ErrInvalidGrant
+		return keyturn.User{}, keyturn.ErrInvalidGrant
 	}
 	ok, err := keys.CheckPassword(rec.hash, password)
 	if err != nil {
-		return token.User{}, fmt.Errorf("checking the password of a user: %w", err)
+		return keyturn.User{}, fmt.Errorf("checking the password of a user: %w", err)
 	}
 	if !ok {
-		return token.User{}, token.ErrInvalidGrant
+		return keyturn.User{}, keyturn.ErrInvalidGrant
 	}
-	return token.User{Subject: name, Scope: rec.scope}, nil
+	return keyturn.User{Subject: name, Scope: rec.scope}, nil
 }

@@ -6,8 +6,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/keyturn/keyturn"
 	"github.com/keyturn/keyturn/keys"
-	"github.com/keyturn/keyturn/token"
 )
 
 // cheap keeps argon2id fast in tests; the server uses the defaults.
@@ -96,7 +96,7 @@ func TestUsersAuthenticate(t *testing.T) {
 				t.Fatalf("refused: %v", err)
 			case tt.ok && got.Subject != tt.user:
 				t.Errorf("subject %q", got.Subject)
-			case !tt.ok && !errors.Is(err, token.ErrInvalidGrant):
+			case !tt.ok && !errors.Is(err, keyturn.ErrInvalidGrant):
 				// An unknown user and a wrong password are the same error.
 				t.Errorf("got %v, %v; want ErrInvalidGrant", got, err)
 			}

@@ -1,4 +1,4 @@
-package token
+package keyturn
 
 // Tests of the token endpoint, one per item of CONFORMANCE.md §1 (TOK-01 …
 // TOK-49), named by the item's ID. Items that do not apply, and items where
@@ -20,6 +20,7 @@ import (
 	jose "github.com/go-jose/go-jose/v4"
 
 	"github.com/keyturn/keyturn/scope"
+	"github.com/keyturn/keyturn/token"
 )
 
 // TOK-01: plain HTTP is refused before credentials are looked at, unless
@@ -45,12 +46,12 @@ func TestTOK01_TLSRequired(t *testing.T) {
 	})
 
 	t.Run("http issuer needs the opt-in", func(t *testing.T) {
-		base := newEnv(t, EdDSA)
-		iss, err := NewIssuer(IssuerConfig{Issuer: "http://as.test", Audience: []string{testAudience}, Keys: base.keys})
+		base := newEnv(t, token.EdDSA)
+		iss, err := token.NewIssuer(token.IssuerConfig{Issuer: "http://as.test", Audience: []string{testAudience}, Keys: base.keys})
 		if err != nil {
 			t.Fatal(err)
 		}
-		ver, err := NewVerifier(VerifierConfig{Issuer: "http://as.test", Audience: testAudience, Keys: base.keys, Algorithms: []Algorithm{EdDSA}})
+		ver, err := token.NewVerifier(token.VerifierConfig{Issuer: "http://as.test", Audience: testAudience, Keys: base.keys, Algorithms: []token.Algorithm{token.EdDSA}})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -838,8 +839,8 @@ func TestTOK44_Algorithms(t *testing.T) {
 			}
 		})
 	}
-	if DefaultAlgorithm != EdDSA {
-		t.Errorf("default algorithm %s", DefaultAlgorithm)
+	if token.DefaultAlgorithm != token.EdDSA {
+		t.Errorf("default algorithm %s", token.DefaultAlgorithm)
 	}
 }
 

@@ -1,4 +1,4 @@
-package token
+package keyturn
 
 import (
 	"net/http"
@@ -40,7 +40,7 @@ func (h revocationHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	tok, ctx := req.Token, r.Context()
-	revs := e.verifier.revocations
+	revs := e.verifier.Revocations()
 	if revs == nil {
 		e.writeError(w, &oauthreq.Error{Status: http.StatusBadRequest, Code: oauthreq.UnsupportedTokenType,
 			Description: "this server cannot revoke access tokens"})
@@ -49,7 +49,7 @@ func (h revocationHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	// The token is judged without regard to revocation, so that a retry
 	// after a failed write (503 below) writes again: the earlier attempt
 	// already revoked the token in this process.
-	c, err := e.ownership.Verify(ctx, tok)
+	c, err := e.verifier.VerifyIgnoringRevocation(ctx, tok)
 	if err != nil {
 		if isVerifyRefusal(err) {
 			writeEmpty(w)

@@ -1,4 +1,4 @@
-package token
+package keyturn
 
 import (
 	"context"
@@ -16,13 +16,13 @@ var (
 	// an unknown client id, a wrong secret, a revoked or expired client. A
 	// [ClientAuthenticator] wraps it for all of these alike; the endpoint
 	// answers 401 invalid_client without saying which it was.
-	ErrInvalidClient = errors.New("keyturn/token: invalid client credentials")
+	ErrInvalidClient = errors.New("keyturn: invalid client credentials")
 
 	// ErrInvalidGrant reports a username and password that do not
 	// authenticate: an unknown user or a wrong password. A
 	// [UserAuthenticator] wraps it for both alike; the endpoint answers 400
 	// invalid_grant.
-	ErrInvalidGrant = errors.New("keyturn/token: invalid user credentials")
+	ErrInvalidGrant = errors.New("keyturn: invalid user credentials")
 )
 
 // Client is a client that authenticated: what the [Endpoint] needs to know
@@ -86,7 +86,7 @@ type KeyClients struct {
 // NewKeyClients returns a [ClientAuthenticator] over m.
 func NewKeyClients(m *keys.Manager) *KeyClients {
 	if m == nil {
-		panic("keyturn/token: NewKeyClients with a nil Manager")
+		panic("keyturn: NewKeyClients with a nil Manager")
 	}
 	return &KeyClients{m: m}
 }
@@ -111,7 +111,7 @@ func (c *KeyClients) AuthenticateClient(ctx context.Context, clientID, clientSec
 	}
 	sc, err := scope.New(rec.Scope...)
 	if err != nil {
-		return Client{}, fmt.Errorf("keyturn/token: stored scope of key %s: %w", rec.ID, err)
+		return Client{}, fmt.Errorf("keyturn: stored scope of key %s: %w", rec.ID, err)
 	}
 	return Client{ID: rec.ID, Scope: sc, TokenLifetime: rec.TokenLifetime, Owner: rec.Owner}, nil
 }

@@ -1,7 +1,10 @@
-package token_test
+package keyturn_test
 
 import (
+	"bytes"
 	"context"
+	"crypto"
+	"crypto/ed25519"
 	"encoding/json"
 	"fmt"
 	"log"
@@ -9,12 +12,24 @@ import (
 	"net/http/httptest"
 	"os"
 	"strings"
+	"time"
 
+	"github.com/keyturn/keyturn"
 	"github.com/keyturn/keyturn/keys"
 	"github.com/keyturn/keyturn/scope"
 	"github.com/keyturn/keyturn/storage/memory"
 	"github.com/keyturn/keyturn/token"
 )
+
+// Fixed inputs, so that the examples' output is deterministic: an Ed25519
+// key from a fixed seed (Ed25519 signatures are deterministic) and a fixed
+// clock.
+var (
+	exampleKey = ed25519.NewKeyFromSeed(bytes.Repeat([]byte{7}, ed25519.SeedSize))
+	exampleNow = func() time.Time { return time.Date(2026, 3, 4, 5, 6, 7, 0, time.UTC) }
+)
+
+func fixedKey(token.Algorithm) (crypto.Signer, error) { return exampleKey, nil }
 
 // seqReader is a deterministic byte source, for the example only: never
 // draw keys from anything but crypto/rand (the default when Rand is nil).
@@ -58,14 +73,14 @@ func ExampleEndpoint() {
 	if err != nil {
 		log.Fatal(err)
 	}
-	clients := token.NewKeyClients(manager)
-	endpoint, err := token.NewEndpoint(token.EndpointConfig{
+	clients := keyturn.NewKeyClients(manager)
+	endpoint, err := keyturn.NewEndpoint(keyturn.EndpointConfig{
 		Issuer:   issuer,
 		Verifier: verifier,
 		Clients:  clients,
 		SplitKey: clients.SplitKey,
-		Methods:  token.StandardAuthMethods | token.BearerKey | token.JSONKey,
-		Events: func(_ context.Context, ev token.Event) {
+		Methods:  keyturn.StandardAuthMethods | keyturn.BearerKey | keyturn.JSONKey,
+		Events: func(_ context.Context, ev keyturn.Event) {
 			fmt.Println("event:", ev.Kind, ev.ClientID, ev.Scope)
 		},
 		Now: exampleNow,
@@ -120,10 +135,10 @@ func ExampleEndpoint_Metadata() {
 		Audience: "https://api.example.com", Keys: signing, Algorithms: []token.Algorithm{token.EdDSA},
 		Revocations: revocations})
 	manager, _ := keys.NewManager(keys.Config{Store: store, Prefix: "ds_live"})
-	endpoint, err := token.NewEndpoint(token.EndpointConfig{
+	endpoint, err := keyturn.NewEndpoint(keyturn.EndpointConfig{
 		Issuer:          issuer,
 		Verifier:        verifier,
-		Clients:         token.NewKeyClients(manager),
+		Clients:         keyturn.NewKeyClients(manager),
 		ScopesSupported: scope.MustParse("read:users read:participants"),
 	})
 	if err != nil {

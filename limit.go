@@ -1,4 +1,4 @@
-package token
+package keyturn
 
 import (
 	"fmt"
@@ -91,11 +91,11 @@ func NewRateLimiter(c RateLimiterConfig) (*RateLimiter, error) {
 	}
 	ids, err := ratelimit.New(ratelimit.Config{Burst: c.ClientBurst, Refill: c.ClientRefill, MaxEntries: c.MaxEntries})
 	if err != nil {
-		return nil, fmt.Errorf("keyturn/token: RateLimiterConfig client limit: %w", err)
+		return nil, fmt.Errorf("keyturn: RateLimiterConfig client limit: %w", err)
 	}
 	addrs, err := ratelimit.New(ratelimit.Config{Burst: c.AddressBurst, Refill: c.AddressRefill, MaxEntries: c.MaxEntries})
 	if err != nil {
-		return nil, fmt.Errorf("keyturn/token: RateLimiterConfig address limit: %w", err)
+		return nil, fmt.Errorf("keyturn: RateLimiterConfig address limit: %w", err)
 	}
 	l := &RateLimiter{ids: ids, addrs: addrs, remoteAddr: c.RemoteAddr, now: c.Now}
 	if l.remoteAddr == nil {

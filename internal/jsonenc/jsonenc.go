@@ -1,15 +1,18 @@
-package token
+// Package jsonenc appends JSON strings without reflection, byte for byte as
+// encoding/json writes them. The token package mints claims with it and the
+// authorization server writes its hot responses with it.
+package jsonenc
 
 import "unicode/utf8"
 
 const hexDigits = "0123456789abcdef"
 
-// appendJSONString appends s as a JSON string, byte for byte as
+// AppendString appends s as a JSON string, byte for byte as
 // encoding/json.Marshal writes it: '"' and '\' escaped, the control
 // characters as \b \f \n \r \t or \u00XX, '<' '>' '&' as \u003c \u003e
 // \u0026, U+2028 and U+2029 as \u2028 \u2029, and every byte that is not part
 // of valid UTF-8 as \ufffd. It allocates only to grow dst.
-func appendJSONString(dst []byte, s string) []byte {
+func AppendString(dst []byte, s string) []byte {
 	dst = append(dst, '"')
 	start := 0
 	for i := 0; i < len(s); {
@@ -61,7 +64,7 @@ func appendJSONString(dst []byte, s string) []byte {
 	return append(dst, '"')
 }
 
-// jsonSafe marks the ASCII bytes that appendJSONString copies unescaped: the
+// jsonSafe marks the ASCII bytes that AppendString copies unescaped: the
 // printable characters and DEL, except '"', '\', '<', '>' and '&'.
 var jsonSafe = func() (t [utf8.RuneSelf]bool) {
 	for b := 0x20; b < utf8.RuneSelf; b++ {
@@ -69,3 +72,20 @@ var jsonSafe = func() (t [utf8.RuneSelf]bool) {
 	}
 	return t
 }()
+
+// AppendStringOrArray appends ss as one JSON string when it holds exactly
+// one value and as an array of strings otherwise, as the aud claim is
+// written (RFC 7519 §4.1.3).
+func AppendStringOrArray(dst []byte, ss []string) []byte {
+	if len(ss) == 1 {
+		return AppendString(dst, ss[0])
+	}
+	dst = append(dst, '[')
+	for i, s := range ss {
+		if i > 0 {
+			dst = append(dst, ',')
+		}
+		dst = AppendString(dst, s)
+	}
+	return append(dst, ']')
+}

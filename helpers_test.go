@@ -1,4 +1,4 @@
-package token
+package keyturn
 
 import (
 	"bytes"
@@ -17,6 +17,7 @@ import (
 
 	"github.com/keyturn/keyturn/keys"
 	"github.com/keyturn/keyturn/scope"
+	"github.com/keyturn/keyturn/token"
 )
 
 // The clients of CONFORMANCE.md §0.2. cb's id and secret need
@@ -211,10 +212,10 @@ type endpointEnv struct {
 // standard methods, adjusted by configure.
 func newEndpointEnv(t testing.TB, configure ...func(*EndpointConfig)) *endpointEnv {
 	t.Helper()
-	return newEndpointEnvAlg(t, EdDSA, configure...)
+	return newEndpointEnvAlg(t, token.EdDSA, configure...)
 }
 
-func newEndpointEnvAlg(t testing.TB, alg Algorithm, configure ...func(*EndpointConfig)) *endpointEnv {
+func newEndpointEnvAlg(t testing.TB, alg token.Algorithm, configure ...func(*EndpointConfig)) *endpointEnv {
 	t.Helper()
 	e := &endpointEnv{env: newEnv(t, alg), clients: newFakeClients(), events: &eventLog{}}
 	cfg := EndpointConfig{
@@ -340,7 +341,7 @@ func wantNoStore(t testing.TB, res *result) {
 type issuedToken struct {
 	token  string
 	body   map[string]any
-	claims *Claims
+	claims *token.Claims
 }
 
 // wantToken checks a successful token response (RFC 6749 §5.1,
@@ -441,7 +442,7 @@ type keysEnv struct {
 func newKeysEnv(t testing.TB, configure ...func(*EndpointConfig)) *keysEnv {
 	t.Helper()
 	var ke keysEnv
-	base := newEnv(t, EdDSA)
+	base := newEnv(t, token.EdDSA)
 	mgr, err := keys.NewManager(keys.Config{
 		Store: base.store, Prefix: "ds_live", Hasher: keys.NewHasher([]byte("pepper")),
 		Revoker: base.revs, Now: base.clock.Now, Rand: &countingReader{},

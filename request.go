@@ -1,4 +1,4 @@
-package token
+package keyturn
 
 import (
 	"errors"
@@ -11,7 +11,7 @@ import (
 
 // ErrRateLimited is the reason of an [AuthFailed] event for an attempt the
 // [Limiter] refused before any credential was checked.
-var ErrRateLimited = errors.New("keyturn/token: too many failed authentications")
+var ErrRateLimited = errors.New("keyturn: too many failed authentications")
 
 // parse reads an endpoint request with [oauthreq.Parse], after refusing a
 // request that did not come over TLS (unless plain HTTP is allowed) before

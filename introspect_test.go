@@ -1,4 +1,4 @@
-package token
+package keyturn
 
 // Tests of the introspection endpoint, one per item of CONFORMANCE.md §3
 // (IN-01 … IN-23), named by the item's ID.
@@ -19,6 +19,7 @@ import (
 	jose "github.com/go-jose/go-jose/v4"
 
 	"github.com/keyturn/keyturn/scope"
+	"github.com/keyturn/keyturn/token"
 )
 
 var rscAuth = []string{"Authorization", basicAuth("rsc", "rsc-secret")}
@@ -170,7 +171,7 @@ func TestIN05_OnlyAllowedCallers(t *testing.T) {
 // IN-06: an unknown token is exactly {"active":false}.
 func TestIN06_UnknownToken(t *testing.T) {
 	e := newEndpointEnv(t)
-	for _, tok := range []string{"garbage", "a.b.c", strings.Repeat("x", MaxTokenSize+1), "kt_at_" + strings.Repeat("A", 43)} {
+	for _, tok := range []string{"garbage", "a.b.c", strings.Repeat("x", token.MaxTokenSize+1), "kt_at_" + strings.Repeat("A", 43)} {
 		wantInactive(t, e.introspect(tok))
 	}
 }
@@ -179,7 +180,7 @@ func TestIN06_UnknownToken(t *testing.T) {
 func TestIN07_ExpiredToken(t *testing.T) {
 	e := newEndpointEnv(t)
 	tok := e.ccToken(t, cbID, cbSecret, "")
-	e.clock.Add(DefaultLifetime + DefaultLeeway)
+	e.clock.Add(token.DefaultLifetime + token.DefaultLeeway)
 	wantInactive(t, e.introspect(tok))
 }
 
@@ -203,7 +204,7 @@ func TestIN09_SignatureChecked(t *testing.T) {
 	claims := validClaims()
 	claims["client_id"], claims["sub"] = cbID, cbID
 	payload := mustJSON(t, claims)
-	attacker := fixedKey(t, EdDSA, 1)
+	attacker := fixedKey(t, token.EdDSA, 1)
 	none := base64.RawURLEncoding.EncodeToString([]byte(`{"alg":"none","typ":"at+jwt","kid":"`+e.kid+`"}`)) +
 		"." + base64.RawURLEncoding.EncodeToString(payload) + "."
 	for name, bad := range map[string]string{
@@ -231,7 +232,7 @@ func TestIN10_NotYetValid(t *testing.T) {
 // judges tokens as the configured Verifier does, for its audience.
 func TestIN11_OtherAudience(t *testing.T) {
 	e := newEndpointEnv(t)
-	tok, _ := e.mint(t, Grant{Subject: cbID, ClientID: cbID, Audience: []string{"https://other-api.test/"}})
+	tok, _ := e.mint(t, token.Grant{Subject: cbID, ClientID: cbID, Audience: []string{"https://other-api.test/"}})
 	wantInactive(t, e.introspect(tok))
 }
 
@@ -257,7 +258,7 @@ func TestIN13_InactiveRevealsNothing(t *testing.T) {
 	live := e.ccToken(t, cbID, cbSecret, "")
 	revoked := e.ccToken(t, cbID, cbSecret, "")
 	e.do(formPost("/revoke", "token="+revoked, cbAuth...))
-	other, _ := e.mint(t, Grant{Subject: "x", ClientID: "x", Audience: []string{"https://other.test/"}})
+	other, _ := e.mint(t, token.Grant{Subject: "x", ClientID: "x", Audience: []string{"https://other.test/"}})
 	claims := validClaims()
 	claims["nbf"] = t0.Add(time.Hour).Unix()
 	future := craft(t, e.key, jose.EdDSA, e.stdHeader(), mustJSON(t, claims))
@@ -366,7 +367,7 @@ func TestIN21_MemberTypes(t *testing.T) {
 	}
 
 	t.Run("several audiences", func(t *testing.T) {
-		tok, _ := e.mint(t, Grant{Subject: cbID, ClientID: cbID, Audience: []string{"https://other.test/", testAudience}})
+		tok, _ := e.mint(t, token.Grant{Subject: cbID, ClientID: cbID, Audience: []string{"https://other.test/", testAudience}})
 		m := wantActive(t, e.introspect(tok))
 		aud, ok := m["aud"].([]any)
 		if !ok || len(aud) != 2 || aud[1] != testAudience {
@@ -438,16 +439,16 @@ func newOpaqueEndpointEnv(t testing.TB) *opaqueEndpointEnv {
 	var oe opaqueEndpointEnv
 	oe.faulty = f
 	oe.endpointEnv = newEndpointEnv(t, func(c *EndpointConfig) {
-		revs, err := NewRevocations(context.Background(), RevocationsConfig{Store: f, Now: c.Now})
+		revs, err := token.NewRevocations(context.Background(), token.RevocationsConfig{Store: f, Now: c.Now})
 		if err != nil {
 			t.Fatal(err)
 		}
-		c.Issuer, err = NewIssuer(IssuerConfig{Issuer: testIssuer, Audience: []string{testAudience}, Format: Opaque,
+		c.Issuer, err = token.NewIssuer(token.IssuerConfig{Issuer: testIssuer, Audience: []string{testAudience}, Format: token.Opaque,
 			Opaque: f, Now: c.Now, Rand: &countingReader{}})
 		if err != nil {
 			t.Fatal(err)
 		}
-		c.Verifier, err = NewVerifier(VerifierConfig{Issuer: testIssuer, Audience: testAudience, Opaque: f,
+		c.Verifier, err = token.NewVerifier(token.VerifierConfig{Issuer: testIssuer, Audience: testAudience, Opaque: f,
 			Revocations: revs, Now: c.Now})
 		if err != nil {
 			t.Fatal(err)

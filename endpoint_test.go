@@ -1,4 +1,4 @@
-package token
+package keyturn
 
 // Tests of the seed flows (DESIGN.md, "The four flows" and "Fine print")
 // and of the endpoint's configuration, beyond the CONFORMANCE items.
@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/keyturn/keyturn/scope"
+	"github.com/keyturn/keyturn/token"
 )
 
 // Seed 000: a whole API key as a Bearer credential or JSON "key", no
@@ -337,13 +338,13 @@ func TestParseFailuresCount(t *testing.T) {
 }
 
 func TestNewEndpointChecksConfig(t *testing.T) {
-	base := newEnv(t, EdDSA)
+	base := newEnv(t, token.EdDSA)
 	good := EndpointConfig{Issuer: base.issuer, Verifier: base.verify, Clients: newFakeClients()}
-	otherIss, err := NewVerifier(VerifierConfig{Issuer: "https://other.test", Audience: testAudience, Keys: base.keys, Algorithms: []Algorithm{EdDSA}})
+	otherIss, err := token.NewVerifier(token.VerifierConfig{Issuer: "https://other.test", Audience: testAudience, Keys: base.keys, Algorithms: []token.Algorithm{token.EdDSA}})
 	if err != nil {
 		t.Fatal(err)
 	}
-	otherAud, err := NewVerifier(VerifierConfig{Issuer: testIssuer, Audience: "https://other.test/", Keys: base.keys, Algorithms: []Algorithm{EdDSA}})
+	otherAud, err := token.NewVerifier(token.VerifierConfig{Issuer: testIssuer, Audience: "https://other.test/", Keys: base.keys, Algorithms: []token.Algorithm{token.EdDSA}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -374,7 +375,7 @@ func TestNewEndpointChecksConfig(t *testing.T) {
 			if err == nil || ep != nil {
 				t.Fatalf("NewEndpoint accepted it")
 			}
-			if !strings.HasPrefix(err.Error(), "keyturn/token: ") {
+			if !strings.HasPrefix(err.Error(), "keyturn: ") {
 				t.Errorf("error %q lacks the package prefix", err)
 			}
 		})
@@ -421,7 +422,7 @@ func TestNewRateLimiterChecksConfig(t *testing.T) {
 		"negative refill":  {AddressRefill: -time.Second},
 		"negative entries": {MaxEntries: -1},
 	} {
-		if _, err := NewRateLimiter(c); err == nil || !strings.HasPrefix(err.Error(), "keyturn/token: ") {
+		if _, err := NewRateLimiter(c); err == nil || !strings.HasPrefix(err.Error(), "keyturn: ") {
 			t.Errorf("%s: %v", name, err)
 		}
 	}

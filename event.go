@@ -1,4 +1,4 @@
-package token
+package keyturn
 
 import (
 	"context"
@@ -140,5 +140,5 @@ func logEvent(l *slog.Logger, ctx context.Context, ev Event) {
 	if ev.Err != nil {
 		attrs = append(attrs, slog.String("reason", ev.Err.Error()))
 	}
-	l.LogAttrs(ctx, level, "keyturn/token: "+ev.Kind.String(), attrs...)
+	l.LogAttrs(ctx, level, "keyturn: "+ev.Kind.String(), attrs...)
 }

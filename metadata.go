@@ -1,10 +1,13 @@
-package token
+package keyturn
 
 import (
 	"net/http"
 	"net/url"
 	"strconv"
 	"strings"
+
+	"github.com/keyturn/keyturn/internal/jsonenc"
+	"github.com/keyturn/keyturn/token"
 )
 
 // MetadataWellKnown is the well-known path of RFC 8414 authorization
@@ -17,7 +20,7 @@ const metadataMaxAge = 300 // seconds
 // buildMetadata checks the advertised URLs and encodes the RFC 8414
 // document once.
 func (e *Endpoint) buildMetadata(cfg EndpointConfig) error {
-	base := strings.TrimSuffix(e.issuer.issuer, "/")
+	base := strings.TrimSuffix(e.issuer.Identifier(), "/")
 	or := func(s, path string) string {
 		if s == "" {
 			return base + path
@@ -27,7 +30,7 @@ func (e *Endpoint) buildMetadata(cfg EndpointConfig) error {
 	tokenURL := or(cfg.TokenURL, DefaultTokenPath)
 	introURL := or(cfg.IntrospectionURL, DefaultIntrospectionPath)
 	revokeURL := or(cfg.RevocationURL, DefaultRevocationPath)
-	jwksURL := or(cfg.JWKSURL, JWKSPath)
+	jwksURL := or(cfg.JWKSURL, token.JWKSPath)
 	for _, u := range []struct{ what, url string }{
 		{"TokenURL", tokenURL}, {"IntrospectionURL", introURL}, {"RevocationURL", revokeURL}, {"JWKSURL", jwksURL},
 	} {
@@ -38,7 +41,7 @@ func (e *Endpoint) buildMetadata(cfg EndpointConfig) error {
 
 	// RFC 8414 §3: the issuer's path, without a trailing '/', goes after
 	// the well-known path.
-	iu, _ := url.Parse(e.issuer.issuer) // checked by NewEndpoint
+	iu, _ := url.Parse(e.issuer.Identifier()) // checked by NewEndpoint
 	e.metadataPath = MetadataWellKnown + strings.TrimSuffix(iu.EscapedPath(), "/")
 
 	var auth []string
@@ -54,38 +57,38 @@ func (e *Endpoint) buildMetadata(cfg EndpointConfig) error {
 
 	b := make([]byte, 0, 1024)
 	b = append(b, `{"issuer":`...)
-	b = appendJSONString(b, e.issuer.issuer)
+	b = jsonenc.AppendString(b, e.issuer.Identifier())
 	member := func(name, value string) {
 		b = append(b, ',')
-		b = appendJSONString(b, name)
+		b = jsonenc.AppendString(b, name)
 		b = append(b, ':')
-		b = appendJSONString(b, value)
+		b = jsonenc.AppendString(b, value)
 	}
 	list := func(name string, values []string) {
 		if len(values) == 0 {
 			return // RFC 8414 §3.2: no empty arrays
 		}
 		b = append(b, ',')
-		b = appendJSONString(b, name)
+		b = jsonenc.AppendString(b, name)
 		b = append(b, ":["...)
 		for i, v := range values {
 			if i > 0 {
 				b = append(b, ',')
 			}
-			b = appendJSONString(b, v)
+			b = jsonenc.AppendString(b, v)
 		}
 		b = append(b, ']')
 	}
 	member("token_endpoint", tokenURL)
 	member("jwks_uri", jwksURL)
 	member("introspection_endpoint", introURL)
-	if e.verifier.revocations != nil {
+	if e.verifier.Revocations() != nil {
 		member("revocation_endpoint", revokeURL)
 	}
 	list("grant_types_supported", grants)
 	list("token_endpoint_auth_methods_supported", auth)
 	list("introspection_endpoint_auth_methods_supported", auth)
-	if e.verifier.revocations != nil {
+	if e.verifier.Revocations() != nil {
 		list("revocation_endpoint_auth_methods_supported", auth)
 	}
 	list("scopes_supported", cfg.ScopesSupported.Tokens())

@@ -1,4 +1,4 @@
-package token
+package keyturn
 
 import (
 	"context"
@@ -12,9 +12,12 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode/utf8"
 
+	"github.com/keyturn/keyturn/internal/jsonenc"
 	"github.com/keyturn/keyturn/internal/oauthreq"
 	"github.com/keyturn/keyturn/scope"
+	"github.com/keyturn/keyturn/token"
 )
 
 // AuthMethod is a way for a client to present its credentials. Methods
@@ -86,13 +89,13 @@ const (
 type EndpointConfig struct {
 	// Issuer mints the tokens. Required. Its issuer identifier is the
 	// metadata's issuer and must be https unless AllowPlainHTTP is set.
-	Issuer *Issuer
+	Issuer *token.Issuer
 
 	// Verifier checks tokens presented to introspection and revocation.
 	// Required; its issuer must be the Issuer's and its audience one of the
 	// Issuer's. Revocation records into the Verifier's Revocations; without
 	// them, revocation answers unsupported_token_type (RFC 7009 §2.2.1).
-	Verifier *Verifier
+	Verifier *token.Verifier
 
 	// Clients authenticates client_id / client_secret pairs. Required.
 	Clients ClientAuthenticator
@@ -188,12 +191,11 @@ type EndpointConfig struct {
 // (RFC 8414). Each handler is an http.Handler to mount at a path of the
 // host's choosing. An Endpoint is safe for concurrent use.
 type Endpoint struct {
-	issuer    *Issuer
-	verifier  *Verifier
-	ownership *Verifier // verifier without revocations, for revocation
-	clients   ClientAuthenticator
-	methods   AuthMethod
-	splitKey  func(string) (string, string, error)
+	issuer   *token.Issuer
+	verifier *token.Verifier
+	clients  ClientAuthenticator
+	methods  AuthMethod
+	splitKey func(string) (string, string, error)
 
 	users        UserAuthenticator
 	passwordID   string
@@ -233,44 +235,41 @@ func NewEndpoint(cfg EndpointConfig) (*Endpoint, error) {
 		now:          cfg.Now,
 	}
 	if e.issuer == nil {
-		return nil, errors.New("keyturn/token: EndpointConfig.Issuer is required")
+		return nil, errors.New("keyturn: EndpointConfig.Issuer is required")
 	}
 	if e.verifier == nil {
-		return nil, errors.New("keyturn/token: EndpointConfig.Verifier is required")
+		return nil, errors.New("keyturn: EndpointConfig.Verifier is required")
 	}
 	if e.clients == nil {
-		return nil, errors.New("keyturn/token: EndpointConfig.Clients is required")
+		return nil, errors.New("keyturn: EndpointConfig.Clients is required")
 	}
-	if e.verifier.issuer != e.issuer.issuer {
-		return nil, errors.New("keyturn/token: EndpointConfig.Verifier must check the Issuer's issuer")
+	if e.verifier.Issuer() != e.issuer.Identifier() {
+		return nil, errors.New("keyturn: EndpointConfig.Verifier must check the Issuer's issuer")
 	}
-	if !slices.Contains(e.issuer.audience, e.verifier.audience) {
-		return nil, errors.New("keyturn/token: EndpointConfig.Verifier's audience must be one of the Issuer's")
+	if !slices.Contains(e.issuer.Audience(), e.verifier.Audience()) {
+		return nil, errors.New("keyturn: EndpointConfig.Verifier's audience must be one of the Issuer's")
 	}
-	ownership := *e.verifier
-	ownership.revocations = nil
-	e.ownership = &ownership
-	if err := checkEndpointURL("issuer", e.issuer.issuer, e.plainHTTP); err != nil {
+	if err := checkEndpointURL("issuer", e.issuer.Identifier(), e.plainHTTP); err != nil {
 		return nil, err
 	}
-	if strings.Contains(e.issuer.issuer, "?") {
-		return nil, errors.New("keyturn/token: the issuer must have no query (RFC 8414 §2)")
+	if strings.Contains(e.issuer.Identifier(), "?") {
+		return nil, errors.New("keyturn: the issuer must have no query (RFC 8414 §2)")
 	}
 	if e.methods == 0 {
 		e.methods = StandardAuthMethods
 	}
 	if e.methods&^AllAuthMethods != 0 {
-		return nil, errors.New("keyturn/token: EndpointConfig.Methods holds an unknown method")
+		return nil, errors.New("keyturn: EndpointConfig.Methods holds an unknown method")
 	}
 	if e.methods&(BearerKey|JSONKey) != 0 && e.splitKey == nil {
-		return nil, errors.New("keyturn/token: EndpointConfig.SplitKey is required with BearerKey or JSONKey")
+		return nil, errors.New("keyturn: EndpointConfig.SplitKey is required with BearerKey or JSONKey")
 	}
 	if e.users != nil {
 		if err := checkClaimString("EndpointConfig.PasswordClientID", e.passwordID); err != nil {
 			return nil, err
 		}
 		if e.passwordLife == 0 {
-			e.passwordLife = DefaultLifetime
+			e.passwordLife = token.DefaultLifetime
 		}
 		if err := checkLifetime("EndpointConfig.PasswordLifetime", e.passwordLife); err != nil {
 			return nil, err
@@ -280,7 +279,7 @@ func NewEndpoint(cfg EndpointConfig) (*Endpoint, error) {
 			n = runtime.GOMAXPROCS(0)
 		}
 		if n < 0 {
-			return nil, errors.New("keyturn/token: EndpointConfig.MaxPasswordChecks must not be negative")
+			return nil, errors.New("keyturn: EndpointConfig.MaxPasswordChecks must not be negative")
 		}
 		e.passwordSem = make(chan struct{}, n)
 	}
@@ -290,13 +289,13 @@ func NewEndpoint(cfg EndpointConfig) (*Endpoint, error) {
 	}
 	var err error
 	if e.introspect, err = scope.Parse(is); err != nil || e.introspect.Len() != 1 {
-		return nil, errors.New("keyturn/token: EndpointConfig.IntrospectScope must be one scope token")
+		return nil, errors.New("keyturn: EndpointConfig.IntrospectScope must be one scope token")
 	}
 	if e.realm == "" {
 		e.realm = DefaultRealm
 	}
 	if !headerSafe(e.realm) {
-		return nil, errors.New("keyturn/token: EndpointConfig.Realm must be printable ASCII without '\"' or '\\'")
+		return nil, errors.New("keyturn: EndpointConfig.Realm must be printable ASCII without '\"' or '\\'")
 	}
 	m := e.methods
 	e.formOpts = oauthreq.Options{
@@ -334,9 +333,9 @@ func checkEndpointURL(what, s string, plain bool) error {
 	if err != nil || u.Host == "" || u.Fragment != "" || u.User != nil || u.Opaque != "" ||
 		!(u.Scheme == "https" || plain && u.Scheme == "http") {
 		if plain {
-			return fmt.Errorf("keyturn/token: the %s must be an absolute http or https URL with a host and no fragment", what)
+			return fmt.Errorf("keyturn: the %s must be an absolute http or https URL with a host and no fragment", what)
 		}
-		return fmt.Errorf("keyturn/token: the %s must be an absolute https URL with a host and no fragment (or set AllowPlainHTTP)", what)
+		return fmt.Errorf("keyturn: the %s must be an absolute https URL with a host and no fragment (or set AllowPlainHTTP)", what)
 	}
 	return nil
 }
@@ -454,7 +453,7 @@ func (e *Endpoint) clientCredentialsGrant(w http.ResponseWriter, r *http.Request
 		e.writeError(w, oerr)
 		return
 	}
-	e.mint(w, r, methodOf(req), Grant{
+	e.mint(w, r, methodOf(req), token.Grant{
 		Subject:  client.ID,
 		ClientID: client.ID,
 		Scope:    granted,
@@ -501,7 +500,7 @@ func (e *Endpoint) passwordGrant(w http.ResponseWriter, r *http.Request, req *oa
 		e.writeError(w, oerr)
 		return
 	}
-	e.mint(w, r, 0, Grant{
+	e.mint(w, r, 0, token.Grant{
 		Subject:  user.Subject,
 		ClientID: e.passwordID,
 		Scope:    granted,
@@ -553,7 +552,7 @@ func grantScope(allowed, requested scope.Set) (scope.Set, *oauthreq.Error) {
 }
 
 // mint issues the token and writes the RFC 6749 §5.1 response.
-func (e *Endpoint) mint(w http.ResponseWriter, r *http.Request, method AuthMethod, g Grant) {
+func (e *Endpoint) mint(w http.ResponseWriter, r *http.Request, method AuthMethod, g token.Grant) {
 	ctx := r.Context()
 	tok, c, err := e.issuer.Mint(ctx, g)
 	if err != nil {
@@ -563,11 +562,11 @@ func (e *Endpoint) mint(w http.ResponseWriter, r *http.Request, method AuthMetho
 	sc := c.Scope.String()
 	buf := make([]byte, 0, len(tok)+len(sc)+128)
 	buf = append(buf, `{"access_token":`...)
-	buf = appendJSONString(buf, tok)
+	buf = jsonenc.AppendString(buf, tok)
 	buf = append(buf, `,"token_type":"Bearer","expires_in":`...)
 	buf = strconv.AppendInt(buf, int64(c.ExpiresAt.Sub(c.IssuedAt)/time.Second), 10)
 	buf = append(buf, `,"scope":`...)
-	buf = appendJSONString(buf, sc)
+	buf = jsonenc.AppendString(buf, sc)
 	if e.createdAt {
 		buf = append(buf, `,"created_at":`...)
 		buf = strconv.AppendInt(buf, c.IssuedAt.Unix(), 10)
@@ -649,4 +648,24 @@ func (e *Endpoint) invalidClient(req *oauthreq.Request) *oauthreq.Error {
 func (e *Endpoint) emit(ctx context.Context, ev Event) {
 	ev.Time = e.now()
 	e.events(ctx, ev)
+}
+
+// maxClaimLen bounds a configured claim value, as the token package does.
+const maxClaimLen = 1024
+
+func checkClaimString(what, s string) error {
+	if s == "" {
+		return fmt.Errorf("keyturn: %s is required", what)
+	}
+	if len(s) > maxClaimLen || !utf8.ValidString(s) {
+		return fmt.Errorf("keyturn: %s must be valid UTF-8 of at most %d bytes", what, maxClaimLen)
+	}
+	return nil
+}
+
+func checkLifetime(what string, d time.Duration) error {
+	if d < time.Second || d > token.MaxLifetime || d%time.Second != 0 {
+		return fmt.Errorf("keyturn: %s must be whole seconds from 1s to %s", what, token.MaxLifetime)
+	}
+	return nil
 }

@@ -1,4 +1,4 @@
-package token
+package keyturn
 
 // Tests of the metadata handler, one per MD item of CONFORMANCE.md §5.1
 // (MD-01 … MD-15), named by the item's ID. The JW items are the JWKS
@@ -14,6 +14,7 @@ import (
 	"testing"
 
 	"github.com/keyturn/keyturn/scope"
+	"github.com/keyturn/keyturn/token"
 )
 
 // metadata fetches and decodes the metadata document.
@@ -62,12 +63,12 @@ func TestMD01_WellKnown(t *testing.T) {
 func TestMD02_PathInsertion(t *testing.T) {
 	for _, iss := range []string{"https://as.test/t1", "https://as.test/t1/"} {
 		t.Run(iss, func(t *testing.T) {
-			base := newEnv(t, EdDSA)
-			issuer, err := NewIssuer(IssuerConfig{Issuer: iss, Audience: []string{testAudience}, Keys: base.keys})
+			base := newEnv(t, token.EdDSA)
+			issuer, err := token.NewIssuer(token.IssuerConfig{Issuer: iss, Audience: []string{testAudience}, Keys: base.keys})
 			if err != nil {
 				t.Fatal(err)
 			}
-			ver, err := NewVerifier(VerifierConfig{Issuer: iss, Audience: testAudience, Keys: base.keys, Algorithms: []Algorithm{EdDSA}})
+			ver, err := token.NewVerifier(token.VerifierConfig{Issuer: iss, Audience: testAudience, Keys: base.keys, Algorithms: []token.Algorithm{token.EdDSA}})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -116,12 +117,12 @@ func TestMD03_IssuerExact(t *testing.T) {
 		t.Errorf("issuer %v", md["issuer"])
 	}
 	for _, bad := range []string{"https://as.test#f", "https://as.test?x=1", "ftp://as.test", "https://user@as.test", "as.test"} {
-		base := newEnv(t, EdDSA)
-		iss, err := NewIssuer(IssuerConfig{Issuer: bad, Audience: []string{testAudience}, Keys: base.keys})
+		base := newEnv(t, token.EdDSA)
+		iss, err := token.NewIssuer(token.IssuerConfig{Issuer: bad, Audience: []string{testAudience}, Keys: base.keys})
 		if err != nil {
 			t.Fatal(err)
 		}
-		ver, err := NewVerifier(VerifierConfig{Issuer: bad, Audience: testAudience, Keys: base.keys, Algorithms: []Algorithm{EdDSA}})
+		ver, err := token.NewVerifier(token.VerifierConfig{Issuer: bad, Audience: testAudience, Keys: base.keys, Algorithms: []token.Algorithm{token.EdDSA}})
 		if err != nil {
 			t.Fatal(err)
 		}

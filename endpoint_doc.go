@@ -1,10 +1,10 @@
 // # Token endpoint
 //
-// [NewEndpoint] puts an [Issuer] and a [Verifier] on the wire as an OAuth
+// [NewEndpoint] puts an [token.Issuer] and a [token.Verifier] on the wire as an OAuth
 // 2.0 authorization server for machine clients: [Endpoint.Token] (RFC 6749
 // §3.2, the client_credentials grant), [Endpoint.Introspection] (RFC 7662),
 // [Endpoint.Revocation] (RFC 7009) and [Endpoint.Metadata] (RFC 8414, to
-// mount at [Endpoint.MetadataPath]); [KeySet.Handler] serves the JWKS
+// mount at [Endpoint.MetadataPath]); [token.KeySet.Handler] serves the JWKS
 // beside them. Clients authenticate through a [ClientAuthenticator]:
 // [KeyClients] checks the API keys of a keys.Manager, so that a key's id
 // and secret are its client_id and client_secret. Every token, failed
@@ -120,4 +120,4 @@
 //     response type); scopes_supported comes from configuration and is left
 //     out when empty; no signed metadata and no OpenID Connect discovery are
 //     served.
-package token
+package keyturn

@@ -1,4 +1,4 @@
-package token
+package jsonenc
 
 import (
 	"encoding/json"
@@ -16,7 +16,7 @@ func marshalString(t testing.TB, s string) string {
 	return string(b)
 }
 
-func TestAppendJSONString(t *testing.T) {
+func TestAppendString(t *testing.T) {
 	var ctl strings.Builder
 	for b := 0; b < 0x20; b++ {
 		ctl.WriteByte(byte(b))
@@ -41,26 +41,26 @@ func TestAppendJSONString(t *testing.T) {
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			if got, want := string(appendJSONString(nil, c.in)), marshalString(t, c.in); got != want {
-				t.Fatalf("appendJSONString(%q) = %s, encoding/json gives %s", c.in, got, want)
+			if got, want := string(AppendString(nil, c.in)), marshalString(t, c.in); got != want {
+				t.Fatalf("AppendString(%q) = %s, encoding/json gives %s", c.in, got, want)
 			}
 		})
 	}
 }
 
-// TestAppendJSONStringEveryByteAndRune compares with encoding/json on every
+// TestAppendStringEveryByteAndRune compares with encoding/json on every
 // single byte and on every rune, each embedded between ASCII letters.
-func TestAppendJSONStringEveryByteAndRune(t *testing.T) {
+func TestAppendStringEveryByteAndRune(t *testing.T) {
 	for b := 0; b < 256; b++ {
 		s := "x" + string([]byte{byte(b)}) + "y"
-		if got, want := string(appendJSONString(nil, s)), marshalString(t, s); got != want {
+		if got, want := string(AppendString(nil, s)), marshalString(t, s); got != want {
 			t.Fatalf("byte %#x: %s, want %s", b, got, want)
 		}
 	}
 	buf := make([]byte, 0, 8)
 	for r := rune(0); r <= utf8.MaxRune; r++ {
 		s := "x" + string(r) + "y"
-		buf = appendJSONString(buf[:0], s)
+		buf = AppendString(buf[:0], s)
 		if r < 0x800 || r%97 == 0 || r >= 0xd800 && r < 0xe000 || r == 0x2028 || r == 0x2029 {
 			if got, want := string(buf), marshalString(t, s); got != want {
 				t.Fatalf("rune %U: %s, want %s", r, got, want)
@@ -69,21 +69,21 @@ func TestAppendJSONStringEveryByteAndRune(t *testing.T) {
 	}
 }
 
-// FuzzAppendJSONString checks byte-for-byte agreement with encoding/json and
+// FuzzAppendString checks byte-for-byte agreement with encoding/json and
 // the round trip: decoding the output gives back the input (for valid
 // UTF-8; invalid bytes become U+FFFD in both encoders).
-func FuzzAppendJSONString(f *testing.F) {
+func FuzzAppendString(f *testing.F) {
 	for _, s := range []string{"", "a", "\x00", "\u2028", "\xff", "é\"\\<", "\xed\xa0\x80"} {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, s string) {
-		got := appendJSONString([]byte("prefix"), s)
+		got := AppendString([]byte("prefix"), s)
 		if string(got[:6]) != "prefix" {
-			t.Fatal("appendJSONString changed dst's existing bytes")
+			t.Fatal("AppendString changed dst's existing bytes")
 		}
 		got = got[6:]
 		if want := marshalString(t, s); string(got) != want {
-			t.Fatalf("appendJSONString(%q) = %s, encoding/json gives %s", s, got, want)
+			t.Fatalf("AppendString(%q) = %s, encoding/json gives %s", s, got, want)
 		}
 		var back string
 		if err := json.Unmarshal(got, &back); err != nil {

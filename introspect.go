@@ -1,9 +1,12 @@
-package token
+package keyturn
 
 import (
 	"errors"
 	"net/http"
 	"strconv"
+
+	"github.com/keyturn/keyturn/internal/jsonenc"
+	"github.com/keyturn/keyturn/token"
 )
 
 // Introspection returns the RFC 7662 token introspection endpoint, to mount
@@ -62,16 +65,16 @@ func (h introspectionHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) 
 // appendIntrospection appends the active introspection response for c
 // (RFC 7662 §2.2): times as integers, scope as one string, aud as a string
 // when it holds one value.
-func appendIntrospection(b []byte, c *Claims) []byte {
+func appendIntrospection(b []byte, c *token.Claims) []byte {
 	b = append(b, `{"active":true`...)
 	if !c.Scope.IsEmpty() {
 		b = append(b, `,"scope":`...)
-		b = appendJSONString(b, c.Scope.String())
+		b = jsonenc.AppendString(b, c.Scope.String())
 	}
 	b = append(b, `,"client_id":`...)
-	b = appendJSONString(b, c.ClientID)
+	b = jsonenc.AppendString(b, c.ClientID)
 	b = append(b, `,"sub":`...)
-	b = appendJSONString(b, c.Subject)
+	b = jsonenc.AppendString(b, c.Subject)
 	b = append(b, `,"exp":`...)
 	b = strconv.AppendInt(b, c.ExpiresAt.Unix(), 10)
 	b = append(b, `,"iat":`...)
@@ -81,19 +84,19 @@ func appendIntrospection(b []byte, c *Claims) []byte {
 		b = strconv.AppendInt(b, c.NotBefore.Unix(), 10)
 	}
 	b = append(b, `,"iss":`...)
-	b = appendJSONString(b, c.Issuer)
+	b = jsonenc.AppendString(b, c.Issuer)
 	b = append(b, `,"aud":`...)
-	b = appendAudience(b, c.Audience)
+	b = jsonenc.AppendStringOrArray(b, c.Audience)
 	b = append(b, `,"jti":`...)
-	b = appendJSONString(b, c.ID)
+	b = jsonenc.AppendString(b, c.ID)
 	b = append(b, `,"token_type":"Bearer"}`...)
 	return b
 }
 
 // verifyRefusals are the errors with which [Verifier.Verify] refuses a
 // token; any other error is a failure to decide (storage down).
-var verifyRefusals = [...]error{ErrMalformed, ErrInvalidSignature, ErrExpired, ErrNotYetValid, ErrRevoked,
-	ErrWrongIssuer, ErrWrongAudience, ErrUnknownKey, ErrUnsupportedAlgorithm, ErrWrongType}
+var verifyRefusals = [...]error{token.ErrMalformed, token.ErrInvalidSignature, token.ErrExpired, token.ErrNotYetValid, token.ErrRevoked,
+	token.ErrWrongIssuer, token.ErrWrongAudience, token.ErrUnknownKey, token.ErrUnsupportedAlgorithm, token.ErrWrongType}
 
 // isVerifyRefusal reports whether err says the token is not valid, as
 // opposed to the verifier failing to find out.

@@ -1,4 +1,4 @@
-package token
+package keyturn
 
 // Tests of the revocation endpoint, one per item of CONFORMANCE.md §4
 // (RV-01 … RV-18), named by the item's ID.
@@ -11,6 +11,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/keyturn/keyturn/token"
 )
 
 // revoke asks the endpoint to revoke tok with the given credentials.
@@ -40,7 +42,7 @@ func (e *endpointEnv) stillValid(t testing.TB, tok string) {
 // isRevoked checks that tok is refused as revoked and introspects inactive.
 func (e *endpointEnv) isRevoked(t testing.TB, tok string) {
 	t.Helper()
-	if _, err := e.verify.Verify(context.Background(), tok); !errors.Is(err, ErrRevoked) {
+	if _, err := e.verify.Verify(context.Background(), tok); !errors.Is(err, token.ErrRevoked) {
 		t.Errorf("Verify = %v, want ErrRevoked", err)
 	}
 	wantInactive(t, e.introspect(tok))
@@ -62,7 +64,7 @@ func TestRV01_RevokeOwnToken(t *testing.T) {
 // RV-02: an unknown or garbage token is answered 200.
 func TestRV02_UnknownToken(t *testing.T) {
 	e := newEndpointEnv(t)
-	for _, tok := range []string{"garbage", "a.b.c", strings.Repeat("x", MaxTokenSize+1)} {
+	for _, tok := range []string{"garbage", "a.b.c", strings.Repeat("x", token.MaxTokenSize+1)} {
 		wantRevokeOK(t, e.revoke(tok, cbAuth...))
 	}
 	if n := e.events.count(TokenRevoked); n != 0 {
@@ -104,8 +106,8 @@ func TestRV05_HintsIgnored(t *testing.T) {
 // stays valid. Metadata then advertises no revocation endpoint.
 func TestRV06_UnsupportedTokenType(t *testing.T) {
 	e := newEndpointEnv(t, func(c *EndpointConfig) {
-		v, err := NewVerifier(VerifierConfig{Issuer: testIssuer, Audience: testAudience, Keys: c.Issuer.keys,
-			Algorithms: []Algorithm{EdDSA}, Now: c.Now})
+		v, err := token.NewVerifier(token.VerifierConfig{Issuer: testIssuer, Audience: testAudience, Keys: issuerKeys(c.Issuer),
+			Algorithms: []token.Algorithm{token.EdDSA}, Now: c.Now})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -204,12 +206,12 @@ func TestRV13_RepeatedToken(t *testing.T) {
 func TestRV14_TemporaryFailure(t *testing.T) {
 	f := newFaultyStore()
 	e := newEndpointEnv(t, func(c *EndpointConfig) {
-		revs, err := NewRevocations(context.Background(), RevocationsConfig{Store: f, Now: c.Now})
+		revs, err := token.NewRevocations(context.Background(), token.RevocationsConfig{Store: f, Now: c.Now})
 		if err != nil {
 			t.Fatal(err)
 		}
-		v, err := NewVerifier(VerifierConfig{Issuer: testIssuer, Audience: testAudience, Keys: c.Issuer.keys,
-			Algorithms: []Algorithm{EdDSA}, Revocations: revs, Now: c.Now})
+		v, err := token.NewVerifier(token.VerifierConfig{Issuer: testIssuer, Audience: testAudience, Keys: issuerKeys(c.Issuer),
+			Algorithms: []token.Algorithm{token.EdDSA}, Revocations: revs, Now: c.Now})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -245,7 +247,7 @@ func TestRV15_RevokedClient(t *testing.T) {
 	}
 	res := k.do(formPost("/oauth/token", "grant_type=client_credentials", "Authorization", basicAuth(key.ID(), key.ClientSecret())))
 	wantError(t, res, http.StatusUnauthorized, "invalid_client")
-	if _, err := k.verify.Verify(context.Background(), tok); !errors.Is(err, ErrRevoked) {
+	if _, err := k.verify.Verify(context.Background(), tok); !errors.Is(err, token.ErrRevoked) {
 		t.Errorf("Verify = %v, want ErrRevoked", err)
 	}
 	// The revoked key cannot even authenticate to introspect its token.
