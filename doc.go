@@ -1,31 +1,76 @@
-// # Token endpoint
+// Package keyturn lets a Go service be its own OAuth 2.0 authorization
+// server for machine-to-machine access: API keys that are also client_id /
+// client_secret pairs, exchanged at a token endpoint for short-lived RFC 9068
+// access tokens, which middleware then checks in front of the service's own
+// handlers.
 //
-// [NewEndpoint] puts an [token.Issuer] and a [token.Verifier] on the wire as an OAuth
-// 2.0 authorization server for machine clients: [Endpoint.Token] (RFC 6749
-// §3.2, the client_credentials grant), [Endpoint.Introspection] (RFC 7662),
-// [Endpoint.Revocation] (RFC 7009) and [Endpoint.Metadata] (RFC 8414, to
-// mount at [Endpoint.MetadataPath]); [token.KeySet.Handler] serves the JWKS
-// beside them. Clients authenticate through a [ClientAuthenticator]:
-// [KeyClients] checks the API keys of a keys.Manager, so that a key's id
-// and secret are its client_id and client_secret. Every token, failed
-// authentication and revocation is reported to [EndpointConfig.Events]
-// ([LogEvents] by default) with ids, never secrets.
+// Start with [New]: it takes a [Config] (a [Store], the issuer, the key
+// prefix) and returns a [Server], the whole authorization server wired
+// once. Mount [Server.Handler] (token, introspection, revocation, metadata,
+// JWKS) and [Server.Admin] (create, list and revoke keys), wrap handlers in
+// [Server.Require], and run [Server.Run] for the background work:
 //
-// The four seed APIs are four configurations of one Endpoint, not forks:
+//	srv, err := keyturn.New(ctx, keyturn.Config{Store: memory.New(),
+//		Issuer: "https://auth.example.com", KeyPrefix: "ds_live", Pepper: pepper})
+//	if err != nil {
+//		return err
+//	}
+//	mux.Handle("/", srv.Handler())
+//	mux.Handle("/v1/api_keys", srv.Admin())
+//	mux.Handle("/v1/api_keys/", srv.Admin())
+//	mux.Handle("GET /v1/staff", srv.Require("read:users")(staff))
+//	go srv.Run(ctx)
 //
-//   - Seed 000, an API key exchanged whole: Methods with [BearerKey] and
-//     [JSONKey], SplitKey set ([KeyClients.SplitKey]). No grant_type is
-//     needed; if given it must be client_credentials.
-//   - Seed 001, username and password: Users and PasswordClientID set, and
-//     [Endpoint.PasswordToken] mounted at POST /authorization, where the
-//     pair needs no grant_type (grant_type=password works at either path).
-//     The token's sub is the user, its scope the user's. At most
-//     MaxPasswordChecks password hashes are computed at once.
-//   - Seed 002, client_id and client_secret in JSON: Methods with
-//     [ClientSecretJSON] (response_type may stand for grant_type),
-//     CreatedAt set, the key's token lifetime 7200 s.
-//   - Seed 003, form body or HTTP Basic: the default Methods, compound
-//     target-entity scopes, the key's token lifetime 3599 s.
+// A host's own tests get a server over the memory store, and tokens with
+// the scopes they need, from [NewTestServer].
+//
+// # What New wires, so that no host can forget it
+//
+//   - Revocation: revoking a key ([keys.Manager.Revoke] through
+//     [Server.Keys], or the admin API) or a token (RFC 7009) refuses its
+//     tokens at the middleware, at introspection and in the verified-token
+//     cache from the next request on; [Server.Run] picks up revocations
+//     made by other processes.
+//   - The scope ceiling: a key never grants more than its creators may
+//     grant today. A key made through another key's token is bounded by
+//     that key (transitively); one made through a user's password-grant
+//     token by the user's scope as [Config.UserScope] reports it at each
+//     exchange.
+//   - Brute-force protection: failed authentications are throttled
+//     ([RateLimiter] unless the host brings its own [Limiter]); it cannot
+//     be switched off.
+//
+// Every part stays exported for a host that needs another shape: the
+// packages token (issuer, verifier, signing keys, revocations), keys (API
+// keys and their lifecycle), middleware and storage, and [NewEndpoint] here,
+// which puts a token.Issuer and token.Verifier on the wire.
+//
+// # API styles
+//
+// [NewEndpoint] serves the token endpoint (RFC 6749 §3.2, the
+// client_credentials grant), introspection (RFC 7662), revocation (RFC
+// 7009) and metadata (RFC 8414); token.KeySet.Handler serves the JWKS beside
+// them. Clients authenticate through a [ClientAuthenticator]: [KeyClients]
+// checks the API keys of a keys.Manager, so that a key's id and secret are
+// its client_id and client_secret. Every token, failed authentication and
+// revocation is reported to [EndpointConfig.Events] ([LogEvents] by
+// default) with ids, never secrets.
+//
+// Four common styles of token API are four configurations, not forks:
+//
+//   - An API key exchanged whole: Methods with [BearerKey] and [JSONKey]
+//     (the key as "Authorization: Bearer <key>" or {"key": "<key>"}). No
+//     grant_type is needed; if given it must be client_credentials.
+//   - Username and password: [Config.Users] set, and [Config.PasswordPath]
+//     (e.g. POST /authorization), where the pair needs no grant_type
+//     (grant_type=password works at either path). The token's sub is the
+//     user, its scope the user's. At most [EndpointConfig.MaxPasswordChecks]
+//     password hashes are computed at once.
+//   - client_id and client_secret in a JSON body: Methods with
+//     [ClientSecretJSON] (response_type may stand for grant_type), CreatedAt
+//     set, the key's token lifetime e.g. 7200 s.
+//   - Form body or HTTP Basic: the default Methods, compound
+//     target-entity scopes, the key's token lifetime e.g. 3599 s.
 //
 // In every flow a request without scope is granted the client's whole
 // scope (within [EndpointConfig.Ceiling]), a request with scope gets
@@ -42,9 +87,10 @@
 //
 // # Conformance choices
 //
-// Where CONFORMANCE.md (the checklist of RFC requirements the tests follow
-// item by item) leaves a choice, or an item does not apply, keyturn goes
-// this way:
+// docs/conformance.md in the repository maps every requirement keyturn
+// follows (RFC 6749, 6750, 9068, 7662, 7009, 8414, 8725, 9700) to the test
+// named by its item ID (TestTOK18_…, TestRS15_…). Where a standard leaves a
+// choice, or an item does not apply, keyturn goes this way:
 //
 //   - TLS (TOK-01, IN-23, RV-17): a request that did not arrive over TLS is
 //     refused with 400 invalid_request before its credentials are read,
@@ -84,7 +130,8 @@
 //     error slow_down (registered for token endpoint responses by RFC 8628),
 //     and its credentials are not checked.
 //   - Lifetimes (TOK-33): 900 s by default; a client's own lifetime may be
-//     longer, up to [MaxLifetime] (seed 002's 7200 s, deliberately beyond
+//     longer, up to [token.MaxLifetime] (7200 s for an API in the style of JSON client
+//     credentials, deliberately beyond
 //     RFC 6750 §5.3's hour).
 //   - Scope (TOK-35 … TOK-40): no silent narrowing: a scope the client does
 //     not hold, an unknown scope, a differently-cased scope and irregular
@@ -106,8 +153,8 @@
 //     hints are ignored (IN-14, RV-05). There is no scanning throttle beyond
 //     the authentication limiter (IN-22): 128-bit jti values and signatures
 //     make scanning hopeless. DPoP is not supported (IN-20, MD-12).
-//   - Revocation (RV-06, RV-09, RV-14): without [Revocations] on the
-//     Verifier every request is 400 unsupported_token_type and metadata
+//   - Revocation (RV-06, RV-09, RV-14): without token.Revocations on
+//     the Verifier every request is 400 unsupported_token_type and metadata
 //     advertises no revocation endpoint. Another client's token is refused
 //     with 400 unauthorized_client and stays valid (RFC 7009 §2.1: refuse
 //     and inform); password-grant tokens belong to no client and are refused

@@ -1,0 +1,523 @@
+package keyturn
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/keyturn/keyturn/keys"
+	"github.com/keyturn/keyturn/middleware"
+	"github.com/keyturn/keyturn/scope"
+	"github.com/keyturn/keyturn/storage"
+	"github.com/keyturn/keyturn/token"
+)
+
+// Store is everything a [Server] keeps: API keys, signing keys,
+// revocations and opaque tokens, and the sweeping of expired records.
+// storage/memory and storage/sqlstore implement it.
+type Store interface {
+	storage.KeyStore
+	storage.SigningKeyStore
+	storage.RevocationStore
+	storage.OpaqueTokenStore
+	storage.Sweeper
+}
+
+// Defaults of [Config].
+const (
+	// DefaultPasswordClientID is the client_id claim of password-grant
+	// tokens when [Config.PasswordClientID] is empty.
+	DefaultPasswordClientID = "keyturn"
+
+	// DefaultAdminPath is where [Server.Admin] serves the key admin API
+	// when [Config.AdminPath] is empty.
+	DefaultAdminPath = "/v1/api_keys"
+
+	// Intervals of [Server.Run] when Config leaves them zero.
+	DefaultRevocationRefresh = 10 * time.Second
+	DefaultKeyRefresh        = time.Minute
+	DefaultSweepInterval     = 10 * time.Minute
+)
+
+// UserOwnerPrefix starts the Owner of a key created through a
+// password-grant token: "user:" followed by the user's name. Such a key
+// grants at most what [Config.UserScope] says the user may do now.
+const UserOwnerPrefix = "user:"
+
+// Config configures a [Server]. Store, Issuer and KeyPrefix are required;
+// every other zero value has the documented default. The four seed API
+// styles differ only in Methods, Users, CreatedAt and the paths.
+type Config struct {
+	// Store keeps everything. Required.
+	Store Store
+
+	// Issuer is the authorization server's issuer identifier (RFC 8414),
+	// e.g. "https://auth.example.com": the iss of every token and the base
+	// of the advertised endpoint URLs. Required; https unless
+	// AllowPlainHTTP is set.
+	Issuer string
+
+	// Audience is the aud of every token and what [Server.Require] and
+	// introspection accept. Zero means the Issuer.
+	Audience string
+
+	// KeyPrefix starts every API key, e.g. "ds_live" (see keys.Generate
+	// for what a prefix may hold). Required.
+	KeyPrefix string
+
+	// Pepper keys the hashes of API key secrets, so that a copy of the
+	// store alone cannot check a guessed secret. Keep it out of the store
+	// and never change it: keys hashed under one pepper do not verify under
+	// another. Nil means unkeyed hashes (see keys.Hasher).
+	Pepper []byte
+
+	// KEK, when set, is a 32-byte key-encryption key sealing the signing
+	// keys in the store (AES-256-GCM); see token.KeySetConfig.KEK. Nil
+	// means the private keys are stored as plain PKCS #8.
+	KEK []byte
+
+	// Algorithm is the algorithm of newly generated signing keys. Zero
+	// means token.DefaultAlgorithm. Tokens signed with any of keyturn's
+	// algorithms keep verifying after a change.
+	Algorithm token.Algorithm
+
+	// Format is the kind of access token issued: token.JWT (the zero
+	// value) or token.Opaque.
+	Format token.Format
+
+	// ExtraClaims, when set, adds host claims to every token; see
+	// token.IssuerConfig.Extra.
+	ExtraClaims func(ctx context.Context, c *token.Claims) (map[string]any, error)
+
+	// Methods are the ways a client may present its credentials at the
+	// token endpoint. Zero means StandardAuthMethods.
+	Methods AuthMethod
+
+	// Users enables the password grant (seed 001) and checks its
+	// credentials. Nil means the password grant is not offered. With
+	// Users, UserScope is required.
+	Users UserAuthenticator
+
+	// UserScope reports what a user may do now: the ceiling of every key
+	// whose owner (transitively) is that user, asked at each exchange, so
+	// that a user who lost a permission cannot keep passing it on through
+	// keys made earlier. An unknown user has the empty set. Nil means keys
+	// owned by users grant nothing.
+	UserScope func(ctx context.Context, username string) (scope.Set, error)
+
+	// PasswordClientID is the client_id claim of password-grant tokens.
+	// Zero means DefaultPasswordClientID. No key can have this id.
+	PasswordClientID string
+
+	// PasswordLifetime is the lifetime of password-grant tokens. Zero means
+	// token.DefaultLifetime (900 s).
+	PasswordLifetime time.Duration
+
+	// CreatedAt adds created_at (unix seconds) to token responses (seed
+	// 002).
+	CreatedAt bool
+
+	// Scopes are the scopes the server knows, advertised in metadata as
+	// scopes_supported. The empty set leaves them out.
+	Scopes scope.Set
+
+	// IntrospectScope lets a client introspect tokens issued to others.
+	// Zero means DefaultIntrospectScope.
+	IntrospectScope string
+
+	// TokenPaths are where [Server.Handler] serves the token endpoint; the
+	// first is advertised. Zero means {DefaultTokenPath}.
+	TokenPaths []string
+
+	// PasswordPath, when set, is where Handler serves the token endpoint
+	// as seed 001 does: a username and password need no grant_type there.
+	PasswordPath string
+
+	// IntrospectionPath and RevocationPath are where Handler serves RFC
+	// 7662 and RFC 7009. Zero means DefaultIntrospectionPath and
+	// DefaultRevocationPath.
+	IntrospectionPath, RevocationPath string
+
+	// AdminPath is where [Server.Admin] serves the key admin API. Zero
+	// means DefaultAdminPath.
+	AdminPath string
+
+	// Realm is the realm of WWW-Authenticate challenges. Zero means
+	// DefaultRealm.
+	Realm string
+
+	// AllowPlainHTTP lets the server answer requests that did not arrive
+	// over TLS, and an http issuer: for development, or behind a
+	// TLS-terminating proxy you trust.
+	AllowPlainHTTP bool
+
+	// Limiter throttles failed authentications. Nil means a [RateLimiter]
+	// with its defaults; there is no way to switch throttling off.
+	Limiter Limiter
+
+	// Logger receives the server's log lines: refusals, keys created and
+	// revoked, failures of the background work. Nil means slog.Default().
+	Logger *slog.Logger
+
+	// Events receives every token issued, failed authentication and token
+	// revoked. Nil means [LogEvents] to Logger.
+	Events func(ctx context.Context, ev Event)
+
+	// ErrorHandler, when set, writes the refusals of [Server.Require] and
+	// of the admin API; see middleware.Config.ErrorHandler. Nil means the
+	// refusal is logged at Logger and answered with middleware.WriteError.
+	ErrorHandler func(w http.ResponseWriter, r *http.Request, e *middleware.Error)
+
+	// CacheSize bounds the verified-token cache; see
+	// token.VerifierConfig.CacheSize. Zero means its default.
+	CacheSize int
+
+	// RevocationRefresh, KeyRefresh and SweepInterval are how often
+	// [Server.Run] reads revocations made by other processes, rotates and
+	// reloads signing keys, and deletes expired records. Zero means
+	// DefaultRevocationRefresh, DefaultKeyRefresh and DefaultSweepInterval.
+	// RevocationRefresh bounds how long a revocation made in another
+	// process can go unnoticed here.
+	RevocationRefresh, KeyRefresh, SweepInterval time.Duration
+
+	// Now is the clock. Nil means time.Now.
+	Now func() time.Time
+
+	// Rand is the source of key secrets and token ids. Nil means
+	// crypto/rand.
+	Rand io.Reader
+}
+
+// Server is an assembled authorization server: the API keys, the signing
+// keys, the revocations, the token endpoint with its companions, the key
+// admin API and the resource-server middleware, wired once by [New] so that
+// none of revocation, the scope ceiling or brute-force protection can be
+// left out. It is safe for concurrent use.
+type Server struct {
+	store    Store
+	keySet   *token.KeySet
+	revs     *token.Revocations
+	issuer   *token.Issuer
+	verifier *token.Verifier
+	keys     *keys.Manager
+	endpoint *Endpoint
+	mw       *middleware.Middleware
+	admin    *adminAPI
+	log      *slog.Logger
+	users    func(context.Context, string) (scope.Set, error)
+	now      func() time.Time
+
+	tokenPaths          []string
+	passwordPath        string
+	introspect, revoke  string
+	adminPath           string
+	revEvery, keysEvery time.Duration
+	sweepEvery          time.Duration
+
+	handlerOnce sync.Once
+	handler     http.Handler
+	adminOnce   sync.Once
+	adminH      http.Handler
+}
+
+// New checks cfg, loads (or, on an empty store, creates) the signing keys
+// and the revocations, and returns the Server. It does no background work:
+// run [Server.Run] for that.
+func New(ctx context.Context, cfg Config) (*Server, error) {
+	if cfg.Store == nil {
+		return nil, errors.New("keyturn: Config.Store is required")
+	}
+	if cfg.Issuer == "" {
+		return nil, errors.New("keyturn: Config.Issuer is required")
+	}
+	if cfg.Users != nil && cfg.UserScope == nil {
+		return nil, errors.New("keyturn: Config.UserScope is required with Users (it caps the keys users create)")
+	}
+	s := &Server{
+		store:        cfg.Store,
+		log:          cfg.Logger,
+		users:        cfg.UserScope,
+		now:          cfg.Now,
+		tokenPaths:   cfg.TokenPaths,
+		passwordPath: cfg.PasswordPath,
+		introspect:   orString(cfg.IntrospectionPath, DefaultIntrospectionPath),
+		revoke:       orString(cfg.RevocationPath, DefaultRevocationPath),
+		adminPath:    orString(cfg.AdminPath, DefaultAdminPath),
+		revEvery:     orDuration(cfg.RevocationRefresh, DefaultRevocationRefresh),
+		keysEvery:    orDuration(cfg.KeyRefresh, DefaultKeyRefresh),
+		sweepEvery:   orDuration(cfg.SweepInterval, DefaultSweepInterval),
+	}
+	if s.log == nil {
+		s.log = slog.Default()
+	}
+	if s.now == nil {
+		s.now = time.Now
+	}
+	if len(s.tokenPaths) == 0 {
+		s.tokenPaths = []string{DefaultTokenPath}
+	}
+	for _, p := range append([]string{s.passwordPath, s.introspect, s.revoke, s.adminPath}, s.tokenPaths...) {
+		if p != "" && (!strings.HasPrefix(p, "/") || strings.ContainsAny(p, " {}?#")) {
+			return nil, fmt.Errorf("keyturn: path %q must start with '/' and hold no space, brace, '?' or '#'", p)
+		}
+	}
+	if s.revEvery < 0 || s.keysEvery < 0 || s.sweepEvery < 0 {
+		return nil, errors.New("keyturn: Config intervals must not be negative")
+	}
+	audience := orString(cfg.Audience, cfg.Issuer)
+	passwordID := orString(cfg.PasswordClientID, DefaultPasswordClientID)
+
+	var err error
+	if s.keySet, err = token.NewKeySet(ctx, token.KeySetConfig{
+		Store: cfg.Store, Algorithm: cfg.Algorithm, KEK: cfg.KEK, Now: cfg.Now, Rand: cfg.Rand,
+	}); err != nil {
+		return nil, err
+	}
+	if s.revs, err = token.NewRevocations(ctx, token.RevocationsConfig{Store: cfg.Store, Now: cfg.Now}); err != nil {
+		return nil, err
+	}
+	if s.keys, err = keys.NewManager(keys.Config{
+		Store: cfg.Store, Hasher: keys.NewHasher(cfg.Pepper), Prefix: cfg.KeyPrefix,
+		Revoker: s.revs, Now: cfg.Now, Rand: cfg.Rand,
+	}); err != nil {
+		return nil, err
+	}
+	if s.issuer, err = token.NewIssuer(token.IssuerConfig{
+		Issuer: cfg.Issuer, Audience: []string{audience}, Format: cfg.Format,
+		Keys: s.keySet, Opaque: cfg.Store, Extra: cfg.ExtraClaims, Now: cfg.Now, Rand: cfg.Rand,
+	}); err != nil {
+		return nil, err
+	}
+	if s.verifier, err = token.NewVerifier(token.VerifierConfig{
+		Issuer: cfg.Issuer, Audience: audience, Keys: s.keySet,
+		// Every algorithm a stored key may have (each kid is checked
+		// against its own key's): a change of Algorithm refuses no token.
+		Algorithms:  []token.Algorithm{token.EdDSA, token.ES256, token.RS256, token.PS256},
+		Opaque:      cfg.Store,
+		Revocations: s.revs,
+		Now:         cfg.Now,
+	}); err != nil {
+		return nil, err
+	}
+	clients := NewKeyClients(s.keys)
+	events := cfg.Events
+	if events == nil {
+		events = LogEvents(s.log)
+	}
+	metaToken := cfg.Issuer + s.tokenPaths[0]
+	if s.endpoint, err = NewEndpoint(EndpointConfig{
+		Issuer:           s.issuer,
+		Verifier:         s.verifier,
+		Clients:          clients,
+		Methods:          cfg.Methods,
+		SplitKey:         clients.SplitKey,
+		Users:            cfg.Users,
+		PasswordClientID: passwordID,
+		PasswordLifetime: cfg.PasswordLifetime,
+		Ceiling:          s.ceiling,
+		CreatedAt:        cfg.CreatedAt,
+		IntrospectScope:  cfg.IntrospectScope,
+		ScopesSupported:  cfg.Scopes,
+		TokenURL:         metaToken,
+		IntrospectionURL: cfg.Issuer + s.introspect,
+		RevocationURL:    cfg.Issuer + s.revoke,
+		JWKSURL:          cfg.Issuer + token.JWKSPath,
+		Realm:            cfg.Realm,
+		AllowPlainHTTP:   cfg.AllowPlainHTTP,
+		Limiter:          cfg.Limiter,
+		Events:           events,
+		Now:              cfg.Now,
+	}); err != nil {
+		return nil, err
+	}
+	realm := orString(cfg.Realm, DefaultRealm)
+	onError := cfg.ErrorHandler
+	if onError == nil {
+		onError = func(w http.ResponseWriter, r *http.Request, e *middleware.Error) {
+			logRefusal(s.log, r, e)
+			middleware.WriteError(w, e, realm)
+		}
+	}
+	if s.mw, err = middleware.New(middleware.Config{Verifier: s.verifier, Realm: cfg.Realm, ErrorHandler: onError}); err != nil {
+		return nil, err
+	}
+	s.admin = &adminAPI{keys: s.keys, log: s.log, refuse: onError, passwordID: passwordID}
+	return s, nil
+}
+
+func orString(s, def string) string {
+	if s == "" {
+		return def
+	}
+	return s
+}
+
+func orDuration(d, def time.Duration) time.Duration {
+	if d == 0 {
+		return def
+	}
+	return d
+}
+
+// Handler returns the OAuth endpoints at their configured paths: the token
+// endpoint (at every TokenPaths entry and at PasswordPath), introspection,
+// revocation, the RFC 8414 metadata and the JWKS. Mount it at the root of
+// the host's mux, or route those paths to it.
+func (s *Server) Handler() http.Handler {
+	s.handlerOnce.Do(func() {
+		mux := http.NewServeMux()
+		for _, p := range s.tokenPaths {
+			mux.Handle(p, s.endpoint.Token())
+		}
+		if s.passwordPath != "" {
+			mux.Handle(s.passwordPath, s.endpoint.PasswordToken())
+		}
+		mux.Handle(s.introspect, s.endpoint.Introspection())
+		mux.Handle(s.revoke, s.endpoint.Revocation())
+		mux.Handle(s.endpoint.MetadataPath(), s.endpoint.Metadata())
+		mux.Handle(token.JWKSPath, s.keySet.Handler())
+		s.handler = mux
+	})
+	return s.handler
+}
+
+// Require returns middleware that lets a request through only with a
+// valid access token of this server holding every scope in scopes (a
+// space-delimited scope string). It panics on a malformed scope string, as
+// middleware.Middleware.Require does. See [Server.Middleware] for the other
+// checks.
+func (s *Server) Require(scopes string) func(http.Handler) http.Handler {
+	return s.mw.Require(scopes)
+}
+
+// Middleware returns the resource-server middleware, verifying this
+// server's tokens (revocation included) through the token cache.
+func (s *Server) Middleware() *middleware.Middleware { return s.mw }
+
+// Verifier returns the token verifier behind the middleware, for hosts that
+// check tokens outside HTTP (gRPC interceptors, queue consumers). It caches
+// verified tokens and refuses revoked ones.
+func (s *Server) Verifier() *token.Verifier { return s.verifier }
+
+// Keys returns the API key manager, for hosts that create, list or revoke
+// keys from code. Its revocations reach this server's tokens at once.
+func (s *Server) Keys() *keys.Manager { return s.keys }
+
+// Run does the background work until ctx ends: it rotates and reloads the
+// signing keys, reads revocations made by other processes, and sweeps
+// expired records, at the Config's intervals. Failures are logged and
+// retried at the next interval. Run returns once all of that work has
+// stopped, with ctx's error.
+func (s *Server) Run(ctx context.Context) error {
+	logErr := func(what string) func(error) {
+		return func(err error) {
+			if ctx.Err() == nil {
+				s.log.Error(what, "err", err)
+			}
+		}
+	}
+	var wg sync.WaitGroup
+	wg.Go(func() { s.keySet.Run(ctx, s.keysEvery, logErr("keyturn: refreshing signing keys")) })
+	wg.Go(func() { s.revs.Run(ctx, s.revEvery, logErr("keyturn: refreshing revocations")) })
+	wg.Go(func() {
+		t := time.NewTicker(s.sweepEvery)
+		defer t.Stop()
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-t.C:
+				s.Sweep(ctx)
+			}
+		}
+	})
+	wg.Wait()
+	return ctx.Err()
+}
+
+// Sweep deletes the records that can no longer matter (expired opaque
+// tokens, revocations and retired signing keys) and returns how many it
+// deleted. Run calls it every SweepInterval.
+func (s *Server) Sweep(ctx context.Context) int {
+	n, err := s.store.Sweep(ctx, s.now())
+	switch {
+	case err != nil && ctx.Err() == nil:
+		s.log.Error("keyturn: sweeping expired records", "err", err)
+	case n > 0:
+		s.log.Info("keyturn: swept expired records", "count", n)
+	}
+	return n
+}
+
+// maxOwnerDepth bounds the chain of creators the ceiling follows; a longer
+// chain grants nothing.
+const maxOwnerDepth = 16
+
+// ceiling is the EndpointConfig.Ceiling New wires: what a client's creators
+// may still grant today. It follows the chain of owners: a key created
+// through another key's token is bounded by that key's scope and, in turn,
+// by that key's creators; a key created through a user's password-grant
+// token by the user's current scope (UserScope). The chain ends at a key
+// with no owner. An owner that names neither a user nor a key that exists
+// grants nothing, and so does a chain longer than maxOwnerDepth.
+func (s *Server) ceiling(ctx context.Context, c Client) (scope.Set, error) {
+	ceiling := c.Scope
+	owner := c.Owner
+	for depth := 0; ; depth++ {
+		switch {
+		case owner == "" || owner == legacyBootstrapOwner:
+			return ceiling, nil
+		case depth >= maxOwnerDepth:
+			return scope.Set{}, nil
+		case strings.HasPrefix(owner, UserOwnerPrefix):
+			if s.users == nil {
+				return scope.Set{}, nil
+			}
+			us, err := s.users(ctx, strings.TrimPrefix(owner, UserOwnerPrefix))
+			if err != nil {
+				return scope.Set{}, fmt.Errorf("keyturn: looking up the scope of the user who created key %s: %w", c.ID, err)
+			}
+			return ceiling.Intersect(us), nil
+		}
+		rec, err := s.keys.Get(ctx, owner)
+		if errors.Is(err, storage.ErrNotFound) {
+			return scope.Set{}, nil
+		}
+		if err != nil {
+			return scope.Set{}, err
+		}
+		recScope, err := scope.New(rec.Scope...)
+		if err != nil {
+			return scope.Set{}, fmt.Errorf("keyturn: stored scope of key %s: %w", rec.ID, err)
+		}
+		ceiling = ceiling.Intersect(recScope)
+		owner = rec.Owner
+	}
+}
+
+// legacyBootstrapOwner is the owner the first example server gave its
+// bootstrap key; such a key has no creator.
+const legacyBootstrapOwner = "bootstrap"
+
+// logRefusal logs a protected-resource refusal with its cause, never the
+// token.
+func logRefusal(log *slog.Logger, r *http.Request, e *middleware.Error) {
+	attrs := []any{"method", r.Method, "path", r.URL.Path, "status", e.Status, "remote_addr", r.RemoteAddr}
+	if e.Code != "" {
+		attrs = append(attrs, "error", e.Code)
+	}
+	if e.Err != nil {
+		attrs = append(attrs, "reason", e.Err.Error())
+	}
+	level := slog.LevelWarn
+	if e.Code == "" {
+		level = slog.LevelInfo // no credential at all: often a client's first try
+	}
+	log.Log(r.Context(), level, "request refused", attrs...)
+}
