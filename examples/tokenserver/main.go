@@ -59,7 +59,8 @@ type config struct {
 	addr, db, issuer, audience string
 	tlsCert, tlsKey            string
 	users                      userFlag
-	pepper, kek                []byte // from the environment
+	pepper, kek                []byte        // from the environment
+	sweepEvery                 time.Duration // zero: keyturn's default; tests shorten it
 }
 
 func (c config) tls() bool { return c.tlsCert != "" }
@@ -133,7 +134,7 @@ func run(ctx context.Context, c config, log *slog.Logger) error {
 	}
 	bg, stopBackground := context.WithCancel(ctx)
 	stopped := make(chan struct{})
-	go func() { srv.background(bg); close(stopped) }()
+	go func() { srv.Run(bg); close(stopped) }()
 	defer func() { stopBackground(); <-stopped }()
 
 	hs := &http.Server{

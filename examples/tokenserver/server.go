@@ -2,105 +2,56 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
-	"sync"
-	"time"
 
 	"github.com/keyturn/keyturn"
 	"github.com/keyturn/keyturn/keys"
-	"github.com/keyturn/keyturn/middleware"
 	"github.com/keyturn/keyturn/scope"
-	"github.com/keyturn/keyturn/token"
 )
 
-// Intervals of the background work.
-const (
-	keysEvery   = time.Minute      // rotate signing keys, see other processes' keys
-	revokeEvery = 10 * time.Second // see other processes' revocations
-	sweepEvery  = 10 * time.Minute // delete expired records
-)
-
-// server holds the wired keyturn parts.
+// server is the token server: keyturn's Server plus the example's own
+// parts (its users, its demo resources, its log).
 type server struct {
-	store    store
-	keySet   *token.KeySet
-	revs     *token.Revocations
-	keys     *keys.Manager
-	endpoint *keyturn.Endpoint
-	mw       *middleware.Middleware
-	admin    *admin
-	log      *slog.Logger
-
-	sweepEvery time.Duration // the constant sweepEvery; tests shorten it
+	*keyturn.Server
+	log *slog.Logger
 }
 
-// newServer wires keyturn over st: signing keys, revocations, the key
-// manager, the token endpoint and the middleware. On an empty store it
+// newServer wires keyturn over st with keyturn.New. On an empty store it
 // creates the bootstrap admin key and prints it to out.
-func newServer(ctx context.Context, c config, st store, log *slog.Logger, out io.Writer) (*server, error) {
-	s := &server{store: st, log: log, sweepEvery: sweepEvery}
-	var err error
-	if s.keySet, err = token.NewKeySet(ctx, token.KeySetConfig{Store: st, KEK: c.kek}); err != nil {
-		return nil, err
-	}
-	if s.revs, err = token.NewRevocations(ctx, token.RevocationsConfig{Store: st}); err != nil {
-		return nil, err
-	}
-	// The Revoker makes a key's revocation refuse its tokens at once; an
-	// empty pepper means unkeyed hashes.
-	if s.keys, err = keys.NewManager(keys.Config{Store: st, Hasher: keys.NewHasher(c.pepper), Prefix: keyPrefix,
-		Revoker: s.revs}); err != nil {
-		return nil, err
-	}
-	issuer, err := token.NewIssuer(token.IssuerConfig{Issuer: c.issuer, Audience: []string{c.audience}, Keys: s.keySet})
-	if err != nil {
-		return nil, err
-	}
-	verifier, err := token.NewVerifier(token.VerifierConfig{
-		Issuer: c.issuer, Audience: c.audience, Keys: s.keySet,
-		// Every algorithm a stored key may have (each kid is checked against
-		// its own key's): a change of KeySetConfig.Algorithm refuses no token.
-		Algorithms:  []token.Algorithm{token.EdDSA, token.ES256, token.RS256, token.PS256},
-		Revocations: s.revs,
-	})
-	if err != nil {
-		return nil, err
-	}
+func newServer(ctx context.Context, c config, st keyturn.Store, log *slog.Logger, out io.Writer) (*server, error) {
 	u, err := newUsers(c.users, &keys.PasswordHasher{})
 	if err != nil {
 		return nil, err
 	}
-	clients := keyturn.NewKeyClients(s.keys)
-	s.endpoint, err = keyturn.NewEndpoint(keyturn.EndpointConfig{
-		Issuer:           issuer,
-		Verifier:         verifier,
-		Clients:          clients,
+	srv, err := keyturn.New(ctx, keyturn.Config{
+		Store:            st,
+		Issuer:           c.issuer,
+		Audience:         c.audience,
+		KeyPrefix:        keyPrefix,
+		Pepper:           c.pepper,               // nil: unkeyed hashes
+		KEK:              c.kek,                  // nil: signing keys stored unsealed
 		Methods:          keyturn.AllAuthMethods, // the four seed styles
-		SplitKey:         clients.SplitKey,
 		Users:            u,
+		UserScope:        u.scope,
 		PasswordClientID: passwordClientID,
 		CreatedAt:        true,
-		ScopesSupported:  scope.MustParse(allScopes),
+		Scopes:           scope.MustParse(allScopes),
+		TokenPaths:       []string{"/oauth/token", "/v1/oauth2/token"},
+		PasswordPath:     "/authorization",
 		Realm:            realm,
 		AllowPlainHTTP:   !c.tls(),
+		Logger:           log,
 		Events:           logEvents(log, u),
+		SweepInterval:    c.sweepEvery, // zero: the default
 	})
 	if err != nil {
 		return nil, err
 	}
-	cache, err := middleware.NewCache(verifier, middleware.CacheConfig{Revocations: s.revs})
-	if err != nil {
-		return nil, err
-	}
-	s.mw, err = middleware.New(middleware.Config{Verifier: cache, Realm: realm,
-		ErrorHandler: func(w http.ResponseWriter, r *http.Request, e *middleware.Error) { refuse(log, w, r, e) }})
-	if err != nil {
-		return nil, err
-	}
-	s.admin = &admin{keys: s.keys, log: log}
+	s := &server{Server: srv, log: log}
 	return s, s.bootstrap(ctx, out)
 }
 
@@ -139,12 +90,12 @@ func isKeyID(s string) bool {
 // bootstrap creates the first admin key when the store holds no key at all,
 // revoked ones included, and prints it once.
 func (s *server) bootstrap(ctx context.Context, out io.Writer) error {
-	existing, err := s.keys.List(ctx, "", 1)
+	existing, err := s.Keys().List(ctx, "", 1)
 	if err != nil || len(existing) > 0 {
 		return err
 	}
 	all := scope.MustParse(allScopes)
-	key, rec, err := s.keys.Create(ctx, keys.CreateParams{Name: "bootstrap admin", Owner: "bootstrap", Scope: all}, all)
+	key, rec, err := s.Keys().Create(ctx, keys.CreateParams{Name: "bootstrap admin", Scope: all}, all)
 	if err != nil {
 		return fmt.Errorf("creating the bootstrap key: %w", err)
 	}
@@ -153,60 +104,17 @@ func (s *server) bootstrap(ctx context.Context, out io.Writer) error {
 	return err
 }
 
-// routes mounts every endpoint of the contract on a new ServeMux. The token
-// endpoints answer 405 to anything but POST themselves.
+// routes mounts every endpoint of the contract on a new ServeMux: keyturn's
+// OAuth endpoints and key admin API, and the demo resources behind its
+// middleware.
 func (s *server) routes() http.Handler {
 	mux := http.NewServeMux()
-	mux.Handle("/oauth/token", s.endpoint.Token())
-	mux.Handle("/v1/oauth2/token", s.endpoint.Token())
-	mux.Handle("/authorization", s.endpoint.PasswordToken())
-	mux.Handle("/oauth/introspect", s.endpoint.Introspection())
-	mux.Handle("/oauth/revoke", s.endpoint.Revocation())
-	mux.Handle(s.endpoint.MetadataPath(), s.endpoint.Metadata())
-	mux.Handle(token.JWKSPath, s.keySet.Handler())
-
-	need := s.mw.Require
-	mux.Handle("POST /v1/api_keys", need("write:api_keys")(http.HandlerFunc(s.admin.create)))
-	mux.Handle("GET /v1/api_keys", need("read:api_keys")(http.HandlerFunc(s.admin.list)))
-	mux.Handle("DELETE /v1/api_keys/{id}", need("write:api_keys")(http.HandlerFunc(s.admin.revoke)))
-	mux.Handle("GET /v1/staff", need("read:users")(http.HandlerFunc(staff)))
-	mux.Handle("GET /v1/participants", need("read:participants")(http.HandlerFunc(participants)))
+	mux.Handle("/", s.Handler())
+	mux.Handle("/v1/api_keys", s.Admin())
+	mux.Handle("/v1/api_keys/", s.Admin())
+	mux.Handle("GET /v1/staff", s.Require("read:users")(http.HandlerFunc(staff)))
+	mux.Handle("GET /v1/participants", s.Require("read:participants")(http.HandlerFunc(participants)))
 	return mux
-}
-
-// background rotates signing keys, picks up revocations made by other
-// processes and sweeps expired records until ctx ends, and returns once all
-// of that work has stopped.
-func (s *server) background(ctx context.Context) {
-	logErr := func(what string) func(error) {
-		return func(err error) { s.log.Error(what, "err", err) }
-	}
-	var wg sync.WaitGroup
-	wg.Go(func() { s.keySet.Run(ctx, keysEvery, logErr("refreshing signing keys")) })
-	wg.Go(func() { s.revs.Run(ctx, revokeEvery, logErr("refreshing revocations")) })
-	wg.Go(func() {
-		t := time.NewTicker(s.sweepEvery)
-		defer t.Stop()
-		for {
-			select {
-			case <-ctx.Done():
-				return
-			case now := <-t.C:
-				s.sweep(ctx, now)
-			}
-		}
-	})
-	wg.Wait()
-}
-
-func (s *server) sweep(ctx context.Context, now time.Time) {
-	n, err := s.store.Sweep(ctx, now)
-	switch {
-	case err != nil && ctx.Err() == nil:
-		s.log.Error("sweeping expired records", "err", err)
-	case n > 0:
-		s.log.Info("swept expired records", "count", n)
-	}
 }
 
 // Demo resources, behind read:users and read:participants.
@@ -223,4 +131,13 @@ func participants(w http.ResponseWriter, _ *http.Request) {
 		{"id": "p1", "name": "Grace Hopper"},
 		{"id": "p2", "name": "Edsger Dijkstra"},
 	}})
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	h := w.Header()
+	h.Set("Content-Type", "application/json")
+	h.Set("Cache-Control", "no-store")
+	h.Set("X-Content-Type-Options", "nosniff")
+	w.WriteHeader(status)
+	json.NewEncoder(w).Encode(v)
 }

@@ -9,24 +9,14 @@ import (
 	_ "github.com/jackc/pgx/v5/stdlib" // PostgreSQL driver "pgx"
 	_ "modernc.org/sqlite"             // SQLite driver "sqlite", pure Go
 
-	"github.com/keyturn/keyturn/storage"
+	"github.com/keyturn/keyturn"
 	"github.com/keyturn/keyturn/storage/memory"
 	"github.com/keyturn/keyturn/storage/sqlstore"
 )
 
-// store is everything keyturn keeps; both the memory and the SQL stores
-// implement it.
-type store interface {
-	storage.KeyStore
-	storage.SigningKeyStore
-	storage.RevocationStore
-	storage.OpaqueTokenStore
-	storage.Sweeper
-}
-
 // openStore opens what -db names: "memory", a postgres:// URL, or a SQLite
 // file. It runs the migrations and returns a func that closes the database.
-func openStore(ctx context.Context, db string) (store, func() error, error) {
+func openStore(ctx context.Context, db string) (keyturn.Store, func() error, error) {
 	if db == "memory" {
 		return memory.New(), func() error { return nil }, nil
 	}

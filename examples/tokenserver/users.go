@@ -82,3 +82,9 @@ func (u *users) AuthenticateUser(ctx context.Context, name, password string) (ke
 	}
 	return keyturn.User{Subject: name, Scope: rec.scope}, nil
 }
+
+// scope returns what the user may do now: the ceiling of the keys the user
+// created (keyturn.Config.UserScope). An unknown user has the empty set.
+func (u *users) scope(_ context.Context, name string) (scope.Set, error) {
+	return u.byName[name].scope, nil
+}
