@@ -65,7 +65,7 @@ type User struct {
 }
 
 // UserAuthenticator checks a username and password for the password grant
-// (seed 001). The host supplies it: keyturn keeps no users.
+// The host supplies it: keyturn keeps no users.
 type UserAuthenticator interface {
 	// AuthenticateUser returns the user these credentials belong to. An
 	// unknown user and a wrong password must give the same error, wrapping

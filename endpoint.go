@@ -26,7 +26,7 @@ type AuthMethod uint8
 
 // The client authentication methods. The first two are RFC 6749's
 // (§2.3.1) and are advertised in metadata under these names; the others
-// serve the seed APIs and are keyturn's extensions, advertised nowhere.
+// serve common token APIs and are keyturn's extensions, advertised nowhere.
 const (
 	// ClientSecretBasic: HTTP Basic, id and secret each form-encoded
 	// (RFC 6749 §2.3.1, Appendix B) before base64.
@@ -34,13 +34,13 @@ const (
 	// ClientSecretPost: client_id and client_secret in a form body.
 	ClientSecretPost
 	// ClientSecretJSON: client_id and client_secret in a JSON body, where
-	// response_type may stand for grant_type (seed 002).
+	// response_type may stand for grant_type.
 	ClientSecretJSON
 	// BearerKey: a whole API key as "Authorization: Bearer <key>"; no
-	// grant_type needed (seed 000).
+	// grant_type needed.
 	BearerKey
 	// JSONKey: a whole API key as {"key": "<key>"} in a JSON body; no
-	// grant_type needed (seed 000).
+	// grant_type needed.
 	JSONKey
 
 	// StandardAuthMethods are the methods RFC 6749 defines; the zero
@@ -84,7 +84,7 @@ const (
 
 // EndpointConfig configures an [Endpoint]. Issuer, Verifier and Clients
 // are required; every other zero value has the documented meaning. The
-// four seed APIs differ only in this configuration (see the package
+// four API styles differ only in this configuration (see the package
 // documentation).
 type EndpointConfig struct {
 	// Issuer mints the tokens. Required. Its issuer identifier is the
@@ -112,7 +112,7 @@ type EndpointConfig struct {
 	// [KeyClients.SplitKey] is one. Required with BearerKey or JSONKey.
 	SplitKey func(key string) (clientID, clientSecret string, err error)
 
-	// Users enables the password grant (seed 001) and checks its
+	// Users enables the password grant and checks its
 	// credentials. Nil means grant_type=password is answered
 	// unsupported_grant_type, as RFC 9700 §2.4 advises.
 	Users UserAuthenticator
@@ -143,7 +143,7 @@ type EndpointConfig struct {
 	Ceiling func(ctx context.Context, c Client) (scope.Set, error)
 
 	// CreatedAt adds created_at (unix seconds, the token's iat) to token
-	// responses (seed 002).
+	// responses.
 	CreatedAt bool
 
 	// IntrospectScope is the scope that lets a client introspect tokens
@@ -169,7 +169,7 @@ type EndpointConfig struct {
 	// over TLS, and an http issuer. Leave it false in production unless a
 	// TLS-terminating proxy you trust forwards the requests: without it,
 	// a request whose http.Request.TLS is nil is refused before its
-	// credentials are looked at (RFC 6749 §3.2, CONFORMANCE TOK-01).
+	// credentials are looked at (RFC 6749 §3.2; TOK-01 in docs/conformance.md).
 	AllowPlainHTTP bool
 
 	// Limiter throttles failed authentications. Nil means a
@@ -304,7 +304,7 @@ func NewEndpoint(cfg EndpointConfig) (*Endpoint, error) {
 		AllowBearerKey: m&BearerKey != 0,
 	}
 	e.tokenOpts = e.formOpts
-	// A Bearer key may come with a JSON body carrying scope (DESIGN.md).
+	// A Bearer key may come with a JSON body carrying scope.
 	e.tokenOpts.AllowJSON = m&(ClientSecretJSON|JSONKey|BearerKey) != 0
 	e.tokenOpts.AllowPostJSON = m&ClientSecretJSON != 0
 	e.tokenOpts.AllowResponseTypeAlias = m&ClientSecretJSON != 0
@@ -360,7 +360,7 @@ func (e *Endpoint) Token() http.Handler {
 	return tokenHandler{e: e}
 }
 
-// PasswordToken returns the token endpoint as seed 001 serves it at
+// PasswordToken returns the token endpoint as username and password APIs serve it, e.g. at
 // POST /authorization: the same as [Endpoint.Token], except that a
 // username and password with no client credentials need no grant_type.
 // Without [EndpointConfig.Users] it is the same as Token.
@@ -390,9 +390,9 @@ func (e *Endpoint) serveToken(w http.ResponseWriter, r *http.Request, implicitPa
 		return
 	}
 	if req.JSON && req.Source == oauthreq.SourceBasic {
-		// JSON bodies serve the seed APIs, which carry their credentials
+		// JSON bodies serve the API-key and JSON styles, which carry their credentials
 		// in the body or as a Bearer key; the RFC 6749 flow stays a form
-		// (CONFORMANCE TOK-03).
+		// (TOK-03).
 		e.writeError(w, errInvalidRequest("a request with HTTP Basic credentials must have a form body"))
 		return
 	}
@@ -417,7 +417,7 @@ func (e *Endpoint) serveToken(w http.ResponseWriter, r *http.Request, implicitPa
 
 	if req.Resource != nil {
 		// RFC 8707 resource indicators come later; until then every token
-		// is for the configured audience (CONFORMANCE TOK-13, TOK-48).
+		// is for the configured audience (TOK-13, TOK-48).
 		e.writeError(w, &oauthreq.Error{Status: http.StatusBadRequest, Code: oauthreq.InvalidTarget,
 			Description: "resource indicators are not supported"})
 		return

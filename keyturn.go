@@ -51,8 +51,9 @@ const (
 const UserOwnerPrefix = "user:"
 
 // Config configures a [Server]. Store, Issuer and KeyPrefix are required;
-// every other zero value has the documented default. The four seed API
-// styles differ only in Methods, Users, CreatedAt and the paths.
+// every other zero value has the documented default. The four common
+// styles of token API differ only in Methods, Users, CreatedAt and the
+// paths (see the package documentation).
 type Config struct {
 	// Store keeps everything. Required.
 	Store Store
@@ -99,7 +100,7 @@ type Config struct {
 	// token endpoint. Zero means StandardAuthMethods.
 	Methods AuthMethod
 
-	// Users enables the password grant (seed 001) and checks its
+	// Users enables the password grant and checks its
 	// credentials. Nil means the password grant is not offered. With
 	// Users, UserScope is required.
 	Users UserAuthenticator
@@ -119,8 +120,7 @@ type Config struct {
 	// token.DefaultLifetime (900 s).
 	PasswordLifetime time.Duration
 
-	// CreatedAt adds created_at (unix seconds) to token responses (seed
-	// 002).
+	// CreatedAt adds created_at (unix seconds) to token responses.
 	CreatedAt bool
 
 	// Scopes are the scopes the server knows, advertised in metadata as
@@ -136,7 +136,7 @@ type Config struct {
 	TokenPaths []string
 
 	// PasswordPath, when set, is where Handler serves the token endpoint
-	// as seed 001 does: a username and password need no grant_type there.
+	// for username and password APIs: such a pair needs no grant_type there.
 	PasswordPath string
 
 	// IntrospectionPath and RevocationPath are where Handler serves RFC

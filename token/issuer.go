@@ -106,7 +106,7 @@ type Grant struct {
 	// Scope is the granted scope; the empty set leaves out the scope claim.
 	Scope scope.Set
 	// Lifetime overrides the issuer's lifetime for this token, e.g. with the
-	// key's own token lifetime (900, 7200, 3599 s in the seeds). Zero means
+	// key's own token lifetime (e.g. 900, 7200 or 3599 s). Zero means
 	// the issuer's. Whole seconds from 1 s to MaxLifetime.
 	Lifetime time.Duration
 	// Audience overrides the issuer's audience for this token (RFC 8707

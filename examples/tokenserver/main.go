@@ -1,7 +1,8 @@
 // Command tokenserver is a complete OAuth 2.0 token server for machine
 // clients built on keyturn, and the reference for how a host wires it: API
 // keys (prefix ds_live) exchanged for RFC 9068 access tokens in each of the
-// four seed API styles, introspection, revocation, metadata, JWKS, an admin
+// four styles of token API it was designed for (a Bearer or JSON API key,
+// username and password, client credentials in JSON, form or Basic), introspection, revocation, metadata, JWKS, an admin
 // API for keys, and two demo resources behind the middleware.
 //
 //	go run ./examples/tokenserver                 # SQLite file keyturn.db

@@ -34,7 +34,7 @@ func newServer(ctx context.Context, c config, st keyturn.Store, log *slog.Logger
 		KeyPrefix:        keyPrefix,
 		Pepper:           c.pepper,               // nil: unkeyed hashes
 		KEK:              c.kek,                  // nil: signing keys stored unsealed
-		Methods:          keyturn.AllAuthMethods, // the four seed styles
+		Methods:          keyturn.AllAuthMethods, // the four token API styles
 		Users:            u,
 		UserScope:        u.scope,
 		PasswordClientID: passwordClientID,

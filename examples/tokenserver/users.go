@@ -25,7 +25,7 @@ type user struct {
 	scope scope.Set
 }
 
-// users is the example's own user table for the password flow (seed 001):
+// users is the example's own user table for the password flow:
 // the way a host plugs its users into keyturn, through
 // keyturn.UserAuthenticator. Passwords are kept only as argon2id hashes.
 type users struct {

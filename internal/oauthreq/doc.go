@@ -12,16 +12,16 @@
 // [*Error], which [WriteError] turns into the response, so that an
 // endpoint answers every error through one writer.
 //
-// What Parse leaves to the caller: whether grant_type is required (seed
-// 000's API key needs none), which grant types exist (unsupported_grant_type),
+// What Parse leaves to the caller: whether grant_type is required (an API
+// key exchanged whole needs none), which grant types exist (unsupported_grant_type),
 // scope syntax (invalid_scope), whether token is present at introspection
 // and revocation, authenticating the credential, and choosing the options
 // per endpoint (introspection and revocation take form bodies only).
 //
 // # Choices
 //
-// Where the standards leave room, Parse decides as follows (CONFORMANCE.md
-// item in brackets):
+// Where the standards leave room, Parse decides as follows (the item of the
+// conformance map, docs/conformance.md, in brackets):
 //
 //   - Any method but POST, OPTIONS and HEAD included, is 405 with
 //     Allow: POST [TOK-02].
@@ -34,8 +34,8 @@
 //     parameter must be UTF-8. application/json only with
 //     [Options.AllowJSON]. Anything else, and a non-empty body without a
 //     Content-Type, is 400 invalid_request (no sniffing, never 415)
-//     [TOK-03]. An empty body needs no Content-Type (seed 000 sends a
-//     Bearer key and nothing else) and is an empty parameter set, also
+//     [TOK-03]. An empty body needs no Content-Type (an API key may come
+//     as a Bearer credential and nothing else) and is an empty parameter set, also
 //     when declared application/json. A Content-Encoding other than
 //     identity is invalid_request: bodies are read as sent.
 //   - Forms are decoded strictly: a malformed or truncated %-escape, a raw
@@ -89,7 +89,7 @@
 //     [Request.ClientID]: the caller answers 401 invalid_client [TOK-24].
 //   - [Request.Challenge] names the scheme a 401 about the request's
 //     credential carries: Bearer for a Bearer key, Basic otherwise,
-//     missing credentials included (DESIGN.md "Fine print").
+//     missing credentials included.
 //
 // # Security
 //

@@ -34,8 +34,8 @@ type Options struct {
 	// MaxBody caps the body in bytes. Zero or less means DefaultMaxBody.
 	MaxBody int64
 
-	// AllowJSON accepts application/json bodies (seeds 000 and 002)
-	// besides application/x-www-form-urlencoded.
+	// AllowJSON accepts application/json bodies besides
+	// application/x-www-form-urlencoded.
 	AllowJSON bool
 
 	// AllowBasic accepts client_secret_basic: Authorization: Basic with
@@ -46,17 +46,15 @@ type Options struct {
 	// a form body (RFC 6749 §2.3.1).
 	AllowPost bool
 
-	// AllowPostJSON accepts client_id and client_secret in a JSON body
-	// (seed 002). It needs AllowJSON.
+	// AllowPostJSON accepts client_id and client_secret in a JSON body.
+	// It needs AllowJSON.
 	AllowPostJSON bool
 
-	// AllowBearerKey accepts an API key as Authorization: Bearer <key>
-	// (seed 000).
+	// AllowBearerKey accepts an API key as Authorization: Bearer <key>.
 	AllowBearerKey bool
 
-	// AllowBodyKey accepts an API key as the JSON member "key" (seed
-	// 000). It needs AllowJSON; in a form body, key is an unknown
-	// parameter.
+	// AllowBodyKey accepts an API key as the JSON member "key". It needs
+	// AllowJSON; in a form body, key is an unknown parameter.
 	AllowBodyKey bool
 
 	// AllowAssertion accepts client_assertion and client_assertion_type
@@ -64,7 +62,7 @@ type Options struct {
 	AllowAssertion bool
 
 	// AllowResponseTypeAlias lets the JSON member "response_type" stand
-	// for grant_type (seed 002's table). It needs AllowJSON.
+	// for grant_type (some APIs document it so). It needs AllowJSON.
 	AllowResponseTypeAlias bool
 }
 

@@ -1,6 +1,6 @@
 // Package ratelimit limits failed client authentications at the token,
 // introspection and revocation endpoints (RFC 6749 §2.3.1, §10.10;
-// CONFORMANCE.md TOK-29), one budget per key: a key id, a remote address,
+// checklist item TOK-29), one budget per key: a key id, a remote address,
 // a user name.
 //
 // Start with [New] and a [Config], then, for each key of a request, ask
