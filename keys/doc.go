@@ -7,7 +7,9 @@
 // [Manager.Create] to issue a key and [Manager.Authenticate] to check one
 // that a client presents, after [Parse] (a whole key) or [FromPair] (a
 // client_id / client_secret pair) has turned the presented string into a
-// [Key]. The format functions ([Generate], [Parse], [FromPair], [Key]) and
+// [Key]. The Manager reports keys as [Record] values: the stored record,
+// with its scope parsed into a canonical [scope.Set] and without the secret's
+// hash. The format functions ([Generate], [Parse], [FromPair], [Key]) and
 // [Hasher] are pure: no I/O, no clock.
 //
 // # Format
@@ -46,7 +48,10 @@
 // HMAC-SHA-256 with a host-held pepper, which is recommended), never the
 // secret. A slow password hash would add nothing for a 256-bit random
 // secret. Hashes are compared in constant time, and an unknown key id costs
-// the same hashing work as a wrong secret.
+// the same hashing work as a wrong secret. The hash never leaves the
+// [Manager]: a [Record] has no field to carry it. A stored scope that does not
+// parse is reported as an error wrapping [scope.ErrMalformed], never read as
+// a smaller scope.
 //
 // A [Key] prints redacted through fmt, slog, encoding/json and
 // encoding/xml; only [Key.String] and [Key.ClientSecret] reveal the secret.

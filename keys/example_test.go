@@ -106,11 +106,21 @@ func ExampleManager() {
 	}
 	_, err = m.Authenticate(ctx, presented)
 	fmt.Println(err)
+
+	// Records carry no hash, so they are safe to show or log whole.
+	list, err := m.List(ctx, "", 0)
+	if err != nil {
+		panic(err)
+	}
+	for _, r := range list {
+		fmt.Printf("%s %q scope=%q revoked=%t\n", r.ID, r.Name, r.Scope, !r.RevokedAt.IsZero())
+	}
 	// Output:
-	// W7p6DXeF6zzybyBN [read:users target-entity:E1:read] 15m0s 2026-01-02 03:04:05 +0000 UTC
+	// W7p6DXeF6zzybyBN read:users target-entity:E1:read 15m0s 2026-01-02 03:04:05 +0000 UTC
 	// keyturn/keys: scope exceeds the creator's
 	// reporting <nil>
 	// keyturn/keys: key revoked
+	// W7p6DXeF6zzybyBN "reporting" scope="read:users target-entity:E1:read" revoked=true
 }
 
 func ExamplePasswordHasher() {

@@ -82,8 +82,9 @@ type Config struct {
 }
 
 // Manager creates, authenticates, lists and revokes API keys kept in a
-// [storage.KeyStore]. Storage only ever sees a key's hash. A Manager is safe
-// for concurrent use if its Store and Revoker are.
+// [storage.KeyStore]. Storage only ever sees a key's hash, and callers only
+// ever see [Record] values, which leave the hash out. A Manager is safe for
+// concurrent use if its Store and Revoker are.
 type Manager struct {
 	store           storage.KeyStore
 	hasher          *Hasher
@@ -151,6 +152,53 @@ func orDuration(d, def time.Duration) time.Duration {
 // [FromPair].
 func (m *Manager) Prefix() string { return m.prefix }
 
+// Record is an API key's record as a [Manager] returns it: everything the
+// store keeps about the key except the hash of its secret, which has no field
+// here and so cannot be leaked by a caller.
+type Record struct {
+	// ID is the public key id, which is also the client_id.
+	ID string
+	// Name is the label given at creation.
+	Name string
+	// Owner identifies who created the key.
+	Owner string
+	// Scope is what the key may be granted, in canonical form.
+	Scope scope.Set
+	// TokenLifetime is the lifetime of the access tokens minted from the key.
+	TokenLifetime time.Duration
+	// CreatedAt is when the key was created.
+	CreatedAt time.Time
+	// ExpiresAt is when the key stops authenticating; zero means never.
+	ExpiresAt time.Time
+	// RevokedAt is when the key was revoked; zero means it is not revoked.
+	RevokedAt time.Time
+}
+
+// recordOf turns a stored key into a Record. A stored scope that does not
+// parse is an error wrapping [scope.ErrMalformed], never an empty scope.
+func recordOf(k storage.Key) (Record, error) {
+	sc, err := scope.New(k.Scope...)
+	if err != nil {
+		return Record{}, fmt.Errorf("keyturn/keys: stored scope of key %s: %w", k.ID, err)
+	}
+	return record(k, sc), nil
+}
+
+// record is the one place a stored key becomes a Record; sc is k.Scope,
+// already parsed. The secret hash is left behind.
+func record(k storage.Key, sc scope.Set) Record {
+	return Record{
+		ID:            k.ID,
+		Name:          k.Name,
+		Owner:         k.Owner,
+		Scope:         sc,
+		TokenLifetime: k.TokenLifetime,
+		CreatedAt:     k.CreatedAt,
+		ExpiresAt:     k.ExpiresAt,
+		RevokedAt:     k.RevokedAt,
+	}
+}
+
 // CreateParams describe a key to create.
 type CreateParams struct {
 	// Name is a label for people, at most MaxNameLen bytes of UTF-8.
@@ -172,24 +220,23 @@ type CreateParams struct {
 // admin API); a scope it does not cover is refused with
 // [ErrScopeExceedsCeiling]. Invalid parameters are refused with
 // [ErrInvalidParams]. Create returns the key, which must be shown to its
-// owner now because only its hash is kept, and the record as stored
-// (SecretHash left out).
-func (m *Manager) Create(ctx context.Context, p CreateParams, ceiling scope.Set) (Key, storage.Key, error) {
+// owner now because only its hash is kept, and its record.
+func (m *Manager) Create(ctx context.Context, p CreateParams, ceiling scope.Set) (Key, Record, error) {
 	if len(p.Name) > MaxNameLen || !utf8.ValidString(p.Name) {
-		return Key{}, storage.Key{}, fmt.Errorf("%w: name must be at most %d bytes of UTF-8", ErrInvalidParams, MaxNameLen)
+		return Key{}, Record{}, fmt.Errorf("%w: name must be at most %d bytes of UTF-8", ErrInvalidParams, MaxNameLen)
 	}
 	if len(p.Owner) > MaxOwnerLen || !utf8.ValidString(p.Owner) {
-		return Key{}, storage.Key{}, fmt.Errorf("%w: owner must be at most %d bytes of UTF-8", ErrInvalidParams, MaxOwnerLen)
+		return Key{}, Record{}, fmt.Errorf("%w: owner must be at most %d bytes of UTF-8", ErrInvalidParams, MaxOwnerLen)
 	}
 	if p.Scope.IsEmpty() {
-		return Key{}, storage.Key{}, fmt.Errorf("%w: scope is empty", ErrInvalidParams)
+		return Key{}, Record{}, fmt.Errorf("%w: scope is empty", ErrInvalidParams)
 	}
 	if !ceiling.Covers(p.Scope) {
-		return Key{}, storage.Key{}, ErrScopeExceedsCeiling
+		return Key{}, Record{}, ErrScopeExceedsCeiling
 	}
 	lifetime := orDuration(p.TokenLifetime, m.def)
 	if lifetime < m.minL || lifetime > m.maxL || lifetime%time.Second != 0 {
-		return Key{}, storage.Key{}, fmt.Errorf("%w: token lifetime must be whole seconds from %d to %d",
+		return Key{}, Record{}, fmt.Errorf("%w: token lifetime must be whole seconds from %d to %d",
 			ErrInvalidParams, m.minL/time.Second, m.maxL/time.Second)
 	}
 	now := m.now().UTC().Truncate(time.Microsecond)
@@ -197,12 +244,12 @@ func (m *Manager) Create(ctx context.Context, p CreateParams, ceiling scope.Set)
 	if !p.ExpiresAt.IsZero() {
 		expires = p.ExpiresAt.UTC().Truncate(time.Microsecond)
 		if !expires.After(now) {
-			return Key{}, storage.Key{}, fmt.Errorf("%w: expiry is not in the future", ErrInvalidParams)
+			return Key{}, Record{}, fmt.Errorf("%w: expiry is not in the future", ErrInvalidParams)
 		}
 	}
 	k, err := Generate(m.prefix, m.rand)
 	if err != nil {
-		return Key{}, storage.Key{}, err
+		return Key{}, Record{}, err
 	}
 	rec := storage.Key{
 		ID:            k.id,
@@ -215,67 +262,68 @@ func (m *Manager) Create(ctx context.Context, p CreateParams, ceiling scope.Set)
 		ExpiresAt:     expires,
 	}
 	if err := m.store.CreateKey(ctx, rec); err != nil {
-		return Key{}, storage.Key{}, fmt.Errorf("keyturn/keys: storing key %s: %w", k.id, err)
+		return Key{}, Record{}, fmt.Errorf("keyturn/keys: storing key %s: %w", k.id, err)
 	}
-	rec.SecretHash = nil
-	return k, rec, nil
+	// p.Scope is what rec.Scope was made from: no need to parse it back.
+	return k, record(rec, p.Scope), nil
 }
 
 // Authenticate checks a presented key against its stored record and returns
-// the record (SecretHash left out). An unknown key id and a wrong secret both
-// give [ErrInvalidKey] after the same hashing work; a key with the right
-// secret that has been revoked gives [ErrRevoked], one past its expiry
+// the record. An unknown key id and a wrong secret both give
+// [ErrInvalidKey] after the same hashing work; a key with the right secret
+// that has been revoked gives [ErrRevoked], one past its expiry
 // [ErrExpired]. A key with another prefix, or the zero Key, is
-// ErrInvalidKey without a lookup. Storage failures are returned wrapped.
+// ErrInvalidKey without a lookup. Storage failures are returned wrapped, and
+// so is a stored scope that does not parse (wrapping [scope.ErrMalformed]).
 //
 // Use [Parse] or [FromPair] first: they reject mistyped and made-up keys
 // without touching storage.
-func (m *Manager) Authenticate(ctx context.Context, k Key) (storage.Key, error) {
+func (m *Manager) Authenticate(ctx context.Context, k Key) (Record, error) {
 	if k.prefix != m.prefix || len(k.id) != IDLen || len(k.secret) != SecretLen {
-		return storage.Key{}, ErrInvalidKey
+		return Record{}, ErrInvalidKey
 	}
 	rec, err := m.store.Key(ctx, k.id)
 	if errors.Is(err, storage.ErrNotFound) {
 		m.verify(k, m.dummy)
-		return storage.Key{}, ErrInvalidKey
+		return Record{}, ErrInvalidKey
 	}
 	if err != nil {
-		return storage.Key{}, fmt.Errorf("keyturn/keys: looking up key %s: %w", k.id, err)
+		return Record{}, fmt.Errorf("keyturn/keys: looking up key %s: %w", k.id, err)
 	}
 	if !m.verify(k, rec.SecretHash) || rec.ID != k.id {
-		return storage.Key{}, ErrInvalidKey
+		return Record{}, ErrInvalidKey
 	}
-	rec.SecretHash = nil
 	if !rec.RevokedAt.IsZero() {
-		return storage.Key{}, ErrRevoked
+		return Record{}, ErrRevoked
 	}
 	if !rec.ExpiresAt.IsZero() && !m.now().Before(rec.ExpiresAt) {
-		return storage.Key{}, ErrExpired
+		return Record{}, ErrExpired
 	}
-	return rec, nil
+	return recordOf(rec)
 }
 
-// Get returns the record of the key with the given id, SecretHash left out.
-// A missing key, or an id that cannot be a key id, is an error wrapping
-// [storage.ErrNotFound].
-func (m *Manager) Get(ctx context.Context, id string) (storage.Key, error) {
+// Get returns the record of the key with the given id. A missing key, or an
+// id that cannot be a key id, is an error wrapping [storage.ErrNotFound]; a
+// stored scope that does not parse, one wrapping [scope.ErrMalformed].
+func (m *Manager) Get(ctx context.Context, id string) (Record, error) {
 	if len(id) != IDLen || !isBase62(id) {
-		return storage.Key{}, fmt.Errorf("keyturn/keys: no such key: %w", storage.ErrNotFound)
+		return Record{}, fmt.Errorf("keyturn/keys: no such key: %w", storage.ErrNotFound)
 	}
 	rec, err := m.store.Key(ctx, id)
 	if err != nil {
-		return storage.Key{}, fmt.Errorf("keyturn/keys: getting key %s: %w", id, err)
+		return Record{}, fmt.Errorf("keyturn/keys: getting key %s: %w", id, err)
 	}
-	rec.SecretHash = nil
-	return rec, nil
+	return recordOf(rec)
 }
 
 // List returns up to limit key records whose id sorts after the given one
 // (from the start when after is empty), in ascending id order, revoked keys
-// included, SecretHash left out. A limit of zero or less means
-// DefaultListLimit; more than MaxListLimit means MaxListLimit. Pass the last
-// id of a page as the next after.
-func (m *Manager) List(ctx context.Context, after string, limit int) ([]storage.Key, error) {
+// included. A limit of zero or less means DefaultListLimit; more than
+// MaxListLimit means MaxListLimit. Pass the last id of a page as the next
+// after. If any record of the page has a stored scope that does not parse,
+// List returns no records and an error wrapping [scope.ErrMalformed] that
+// names the key.
+func (m *Manager) List(ctx context.Context, after string, limit int) ([]Record, error) {
 	if len(after) > maxCursorLen {
 		return nil, fmt.Errorf("%w: cursor too long", ErrInvalidParams)
 	}
@@ -287,10 +335,13 @@ func (m *Manager) List(ctx context.Context, after string, limit int) ([]storage.
 	if err != nil {
 		return nil, fmt.Errorf("keyturn/keys: listing keys: %w", err)
 	}
-	for i := range recs {
-		recs[i].SecretHash = nil
+	out := make([]Record, len(recs))
+	for i, rec := range recs {
+		if out[i], err = recordOf(rec); err != nil {
+			return nil, err
+		}
 	}
-	return recs, nil
+	return out, nil
 }
 
 // Revoke revokes the key with the given id: it stops authenticating at once.

@@ -15,6 +15,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/google/go-cmp/cmp"
+
 	"github.com/keyturn/keyturn/keys"
 	"github.com/keyturn/keyturn/scope"
 	"github.com/keyturn/keyturn/storage"
@@ -199,7 +201,7 @@ func newFixture(t *testing.T) *fixture {
 
 var admin = scope.MustParse("read:api_keys write:api_keys read:users read:participants introspect target-entity:*:*")
 
-func (f *fixture) create(t *testing.T, sc string) (keys.Key, storage.Key) {
+func (f *fixture) create(t *testing.T, sc string) (keys.Key, keys.Record) {
 	t.Helper()
 	k, rec, err := f.m.Create(context.Background(), keys.CreateParams{Name: "n", Owner: "o", Scope: scope.MustParse(sc)}, admin)
 	if err != nil {
@@ -271,20 +273,20 @@ func TestCreate(t *testing.T) {
 	if k.Prefix() != testPrefix || rec.ID != k.ID() {
 		t.Fatalf("key %v and record id %q disagree", k, rec.ID)
 	}
-	want := storage.Key{
+	want := keys.Record{
 		ID:            k.ID(),
 		Name:          "reporting",
 		Owner:         "alice",
-		Scope:         []string{"read:users", "target-entity:E1:a,b"},
+		Scope:         scope.MustParse("read:users target-entity:E1:a,b"),
 		TokenLifetime: 900 * time.Second,
 		CreatedAt:     t0.UTC().Truncate(time.Microsecond),
 		ExpiresAt:     exp.UTC().Truncate(time.Microsecond),
 	}
-	if !reflect.DeepEqual(rec, want) {
-		t.Errorf("returned record = %+v\nwant %+v", rec, want)
+	if d := diffRecords(want, rec); d != "" {
+		t.Errorf("returned record (-want +got):\n%s", d)
 	}
-	if rec.CreatedAt.Location() != time.UTC {
-		t.Error("CreatedAt is not UTC")
+	if rec.CreatedAt.Location() != time.UTC || rec.ExpiresAt.Location() != time.UTC {
+		t.Error("CreatedAt or ExpiresAt is not UTC")
 	}
 	if len(f.store.created) != 1 {
 		t.Fatalf("CreateKey called %d times", len(f.store.created))
@@ -294,12 +296,41 @@ func TestCreate(t *testing.T) {
 		t.Error("stored hash does not verify the key")
 	}
 	stored.SecretHash = nil
-	if !reflect.DeepEqual(stored, want) {
-		t.Errorf("stored record = %+v\nwant %+v", stored, want)
+	wantStored := storage.Key{
+		ID:            want.ID,
+		Name:          want.Name,
+		Owner:         want.Owner,
+		Scope:         []string{"read:users", "target-entity:E1:a,b"}, // canonical
+		TokenLifetime: want.TokenLifetime,
+		CreatedAt:     want.CreatedAt,
+		ExpiresAt:     want.ExpiresAt,
+	}
+	if !reflect.DeepEqual(stored, wantStored) {
+		t.Errorf("stored record = %+v\nwant %+v", stored, wantStored)
 	}
 	got, err := f.m.Authenticate(context.Background(), k)
-	if err != nil || !reflect.DeepEqual(got, want) {
-		t.Errorf("Authenticate = %+v, %v", got, err)
+	if err != nil {
+		t.Fatalf("Authenticate: %v", err)
+	}
+	if d := diffRecords(want, got); d != "" {
+		t.Errorf("Authenticate record (-want +got):\n%s", d)
+	}
+}
+
+// diffRecords compares Records: scopes with scope.Set.Equal, times with
+// time.Time.Equal.
+func diffRecords(want, got any) string { return cmp.Diff(want, got) }
+
+// TestRecordHasNoHash checks that a Record cannot carry a secret hash: it has
+// no byte-slice field and no field named like one.
+func TestRecordHasNoHash(t *testing.T) {
+	rt := reflect.TypeFor[keys.Record]()
+	for i := range rt.NumField() {
+		f := rt.Field(i)
+		if f.Type.Kind() == reflect.Slice || f.Type.Kind() == reflect.Array ||
+			strings.Contains(strings.ToLower(f.Name), "hash") || strings.Contains(strings.ToLower(f.Name), "secret") {
+			t.Errorf("keys.Record has field %s %v, which could carry a hash", f.Name, f.Type)
+		}
 	}
 }
 
@@ -422,8 +453,11 @@ func TestCreateScopeCeiling(t *testing.T) {
 				if err != nil {
 					t.Fatalf("Create: %v", err)
 				}
-				if !scope.MustParse(strings.Join(rec.Scope, " ")).Equal(scope.MustParse(tc.req)) {
-					t.Errorf("stored scope %q, want %q", rec.Scope, tc.req)
+				if !rec.Scope.Equal(scope.MustParse(tc.req)) {
+					t.Errorf("record scope %q, want %q", rec.Scope, tc.req)
+				}
+				if stored := f.store.created[0].Scope; !slices.Equal(stored, scope.MustParse(tc.req).Tokens()) {
+					t.Errorf("stored scope %q, want the canonical tokens of %q", stored, tc.req)
 				}
 				return
 			}
@@ -508,7 +542,7 @@ func TestAuthenticate(t *testing.T) {
 				}
 				return
 			}
-			if rec.ID != tc.k.ID() || rec.SecretHash != nil {
+			if rec.ID != tc.k.ID() || !rec.Scope.Equal(scope.MustParse("read:users")) {
 				t.Errorf("record = %+v", rec)
 			}
 		})
@@ -593,7 +627,7 @@ func TestSecretNeverStored(t *testing.T) {
 	ctx := context.Background()
 	f := newFixture(t)
 	var secrets []string
-	var returned []storage.Key
+	var returned []keys.Record
 	for i := range 3 {
 		k, rec := f.create(t, fmt.Sprintf("read:users target-entity:E%d:a", i))
 		secrets = append(secrets, k.ClientSecret(), k.ClientSecret()[:keys.SecretLen-6])
@@ -627,29 +661,27 @@ func TestSecretNeverStored(t *testing.T) {
 	if len(received) != 6 {
 		t.Fatalf("store received %d records, want 6", len(received))
 	}
-	check := func(where string, recs []storage.Key) {
-		for _, rec := range recs {
-			for _, field := range fieldTexts(rec) {
-				for _, s := range secrets {
-					if secretLeaks(field, s) {
-						t.Errorf("%s record %s holds the secret: %q", where, rec.ID, field)
-					}
+	check := func(where, id string, rec any) {
+		for _, field := range fieldTexts(rec) {
+			for _, s := range secrets {
+				if secretLeaks(field, s) {
+					t.Errorf("%s record %s holds the secret: %q", where, id, field)
 				}
 			}
 		}
 	}
-	check("stored", received)
-	check("returned", returned)
+	for _, rec := range received {
+		check("stored", rec.ID, rec)
+	}
 	for _, rec := range returned {
-		if rec.SecretHash != nil {
-			t.Errorf("Manager returned record %s with its hash", rec.ID)
-		}
+		check("returned", rec.ID, rec)
 	}
 }
 
-// fieldTexts renders every field of a record as text, byte slices also as
-// hex and base64, so that a new field is inspected without changing the test.
-func fieldTexts(rec storage.Key) []string {
+// fieldTexts renders every field of a record (a storage.Key or a
+// keys.Record) as text, byte slices also as hex and base64, so that a new
+// field is inspected without changing the test.
+func fieldTexts(rec any) []string {
 	var out []string
 	v := reflect.ValueOf(rec)
 	for i := range v.NumField() {
@@ -672,8 +704,11 @@ func TestGet(t *testing.T) {
 	f := newFixture(t)
 	k, created := f.create(t, "read:users")
 	got, err := f.m.Get(ctx, k.ID())
-	if err != nil || !reflect.DeepEqual(got, created) {
-		t.Fatalf("Get = %+v, %v; want %+v", got, err, created)
+	if err != nil {
+		t.Fatalf("Get: %v", err)
+	}
+	if d := diffRecords(created, got); d != "" {
+		t.Fatalf("Get (-want +got):\n%s", d)
 	}
 	for _, tc := range []struct {
 		name, id string
@@ -700,14 +735,72 @@ func TestGet(t *testing.T) {
 	}
 }
 
+// TestStoredScopeMalformed plants scopes that do not parse in a stored
+// record: Authenticate, Get and List report an error wrapping
+// scope.ErrMalformed rather than a record with a smaller scope.
+func TestStoredScopeMalformed(t *testing.T) {
+	ctx := context.Background()
+	for _, tc := range []struct {
+		name  string
+		scope []string
+	}{
+		{"space in token", []string{"read:users write:users"}},
+		{"empty token", []string{"read:users", ""}},
+		{"bad compound", []string{"target-entity::read"}},
+		{"bad character", []string{"read\"users"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			f := newFixture(t)
+			good, _ := f.create(t, "read:users")
+			k, _ := f.create(t, "read:users")
+			f.store.mu.Lock()
+			rec := f.store.recs[k.ID()]
+			rec.Scope = tc.scope
+			f.store.recs[k.ID()] = rec
+			f.store.mu.Unlock()
+
+			check := func(what string, rec keys.Record, err error) {
+				t.Helper()
+				if !errors.Is(err, scope.ErrMalformed) || errors.Is(err, keys.ErrInvalidKey) {
+					t.Errorf("%s: err = %v, want one wrapping scope.ErrMalformed", what, err)
+				}
+				if err != nil && !strings.Contains(err.Error(), k.ID()) {
+					t.Errorf("%s: error %q does not name the key", what, err)
+				}
+				if rec.ID != "" {
+					t.Errorf("%s returned a record with the malformed scope: %+v", what, rec)
+				}
+			}
+			rec2, err := f.m.Authenticate(ctx, k)
+			check("Authenticate", rec2, err)
+			if err != nil && secretLeaks(err.Error(), k.ClientSecret()) {
+				t.Errorf("Authenticate error contains the secret: %v", err)
+			}
+			rec2, err = f.m.Get(ctx, k.ID())
+			check("Get", rec2, err)
+			list, err := f.m.List(ctx, "", 0)
+			if len(list) != 0 {
+				t.Errorf("List returned %d records despite a malformed one", len(list))
+			}
+			check("List", keys.Record{}, err)
+
+			// The other key is unaffected.
+			if _, err := f.m.Authenticate(ctx, good); err != nil {
+				t.Errorf("Authenticate of a well-formed key: %v", err)
+			}
+		})
+	}
+}
+
 func TestList(t *testing.T) {
 	ctx := context.Background()
 	f := newFixture(t)
-	var ids []string
+	var ids, created []string // created: in creation order, E0 first
 	for i := range 5 {
 		k, _ := f.create(t, fmt.Sprintf("target-entity:E%d:read", i))
 		ids = append(ids, k.ID())
 	}
+	created = slices.Clone(ids)
 	slices.Sort(ids)
 	if err := f.m.Revoke(ctx, ids[2]); err != nil {
 		t.Fatal(err)
@@ -727,8 +820,8 @@ func TestList(t *testing.T) {
 			t.Fatalf("page %d has %d records", page, len(recs))
 		}
 		for _, r := range recs {
-			if r.SecretHash != nil {
-				t.Errorf("List returned the hash of %s", r.ID)
+			if want := scope.MustParse(fmt.Sprintf("target-entity:E%d:read", slices.Index(created, r.ID))); !r.Scope.Equal(want) {
+				t.Errorf("record %s scope %q, want %q", r.ID, r.Scope, want)
 			}
 			if (r.ID == ids[2]) == r.RevokedAt.IsZero() {
 				t.Errorf("record %s RevokedAt = %v", r.ID, r.RevokedAt)

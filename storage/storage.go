@@ -175,10 +175,6 @@ type RevocationStore interface {
 	// RevokedAt and the later ExpiresAt (zero counting as latest).
 	AddRevocation(ctx context.Context, r Revocation) error
 
-	// Revocation returns the revocation of the given kind and id, or an
-	// error wrapping ErrNotFound.
-	Revocation(ctx context.Context, kind RevocationKind, id string) (Revocation, error)
-
 	// RevocationsSince returns up to limit revocations with RevokedAt at or
 	// after since, ordered by RevokedAt, then Kind, then ID. A limit of zero
 	// or less means no limit. It lets a process catch up with revocations
@@ -207,9 +203,6 @@ type OpaqueTokenStore interface {
 	// OpaqueToken returns the token with the given hash, expired or not, or
 	// an error wrapping ErrNotFound.
 	OpaqueToken(ctx context.Context, hash []byte) (OpaqueToken, error)
-
-	// DeleteOpaqueToken removes the token. Deleting a missing token succeeds.
-	DeleteOpaqueToken(ctx context.Context, hash []byte) error
 }
 
 // Sweeper removes records that can no longer matter.

@@ -11,6 +11,7 @@ import (
 
 	"github.com/keyturn/keyturn/scope"
 	"github.com/keyturn/keyturn/storage"
+	"github.com/keyturn/keyturn/storage/memory"
 )
 
 type opaqueEnv struct {
@@ -100,11 +101,20 @@ func TestOpaqueRefusals(t *testing.T) {
 	wrongIss, _, _ := otherIss.Mint(ctx, testGrant)
 	otherAud, _ := NewIssuer(IssuerConfig{Issuer: testIssuer, Audience: []string{"https://other-api.test/"}, Format: Opaque, Opaque: o.store, Now: o.clock.Now})
 	wrongAud, _, _ := otherAud.Mint(ctx, testGrant)
-	// A record whose client_id column disagrees with its claims.
-	tampered, _ := o.mintOpaque(t, testGrant)
+	// A record whose client_id column disagrees with its claims: minted
+	// into a scratch store, altered, then copied into the real one.
+	scratch := memory.New()
+	scratchIss, err := NewIssuer(IssuerConfig{Issuer: testIssuer, Audience: []string{testAudience}, Format: Opaque, Opaque: scratch, Now: o.clock.Now})
+	if err != nil {
+		t.Fatal(err)
+	}
+	tampered, _, err := scratchIss.Mint(ctx, testGrant)
+	if err != nil {
+		t.Fatal(err)
+	}
 	sum := sha256.Sum256([]byte(tampered))
-	rec, _ := o.store.OpaqueToken(ctx, sum[:])
-	if err := o.store.DeleteOpaqueToken(ctx, sum[:]); err != nil {
+	rec, err := scratch.OpaqueToken(ctx, sum[:])
+	if err != nil {
 		t.Fatal(err)
 	}
 	rec.ClientID = "someone-else"

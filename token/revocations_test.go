@@ -43,11 +43,14 @@ func TestRevokeTokenBites(t *testing.T) {
 	if e.revs.Generation() != gen {
 		t.Error("a repeated revocation moved the generation")
 	}
-	rec, err := e.store.Revocation(ctx, storage.RevokedToken, c.ID)
+	recs, err := e.store.RevocationsSince(ctx, time.Time{}, 0)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !rec.ExpiresAt.Equal(c.ExpiresAt.Add(MaxLeeway)) {
+	if len(recs) != 1 || recs[0].Kind != storage.RevokedToken || recs[0].ID != c.ID {
+		t.Fatalf("stored revocations %+v, want one of token %q", recs, c.ID)
+	}
+	if rec := recs[0]; !rec.ExpiresAt.Equal(c.ExpiresAt.Add(MaxLeeway)) {
 		t.Errorf("stored ExpiresAt %v, want exp + MaxLeeway", rec.ExpiresAt)
 	}
 }

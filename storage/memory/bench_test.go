@@ -71,30 +71,28 @@ func BenchmarkKeyParallel(b *testing.B) {
 	})
 }
 
-func BenchmarkRevocation(b *testing.B) {
-	s, ids := benchStore(b)
+// BenchmarkRevocationsSince measures what token.Revocations asks of the
+// store: a poll for revocations made since the last one (none, the common
+// case) and a full reload.
+func BenchmarkRevocationsSince(b *testing.B) {
+	s, _ := benchStore(b)
 	ctx := context.Background()
-	b.ReportAllocs()
-	i := 0
-	for b.Loop() {
-		if _, err := s.Revocation(ctx, storage.RevokedToken, ids[i%len(ids)]); err != nil {
-			b.Fatal(err)
-		}
-		i++
-	}
-}
-
-// BenchmarkRevocationMiss is the common case on the verification path: the
-// token is not revoked.
-func BenchmarkRevocationMiss(b *testing.B) {
-	s, ids := benchStore(b)
-	ctx := context.Background()
-	b.ReportAllocs()
-	i := 0
-	for b.Loop() {
-		if _, err := s.Revocation(ctx, storage.RevokedClient, ids[i%len(ids)]); err == nil {
-			b.Fatal("found a revocation that was never added")
-		}
-		i++
+	for _, tc := range []struct {
+		name  string
+		since time.Time
+		want  int
+	}{
+		{"Poll", time.Date(2025, time.March, 14, 16, 0, 0, 0, time.UTC), 0},
+		{"Full", time.Time{}, benchRecords},
+	} {
+		b.Run(tc.name, func(b *testing.B) {
+			b.ReportAllocs()
+			for b.Loop() {
+				revs, err := s.RevocationsSince(ctx, tc.since, 0)
+				if err != nil || len(revs) != tc.want {
+					b.Fatalf("RevocationsSince = %d revocations, %v; want %d", len(revs), err, tc.want)
+				}
+			}
+		})
 	}
 }

@@ -65,13 +65,13 @@ func Example() {
 	// Once no token of k1 can still be valid, the revocation may go.
 	n, err := s.Sweep(ctx, now.Add(2*time.Hour))
 	fmt.Println("swept:", n, err)
-	_, err = s.Revocation(ctx, storage.RevokedClient, "k1")
-	fmt.Println("revocation gone:", errors.Is(err, storage.ErrNotFound))
+	revs, err = s.RevocationsSince(ctx, time.Time{}, 0)
+	fmt.Println("revocations left:", len(revs), err)
 	// Output:
 	// create again: true
 	// k1 "deploy bot k1" revoked=true
 	// k2 "deploy bot k2" revoked=false
 	// client k1 2025-03-14T16:00:00Z
 	// swept: 1 <nil>
-	// revocation gone: true
+	// revocations left: 0 <nil>
 }

@@ -53,10 +53,9 @@ var (
 )
 
 var (
-	errZeroTime           = errors.New("keyturn/memory: revocation time is zero")
-	errRevocationNotFound = fmt.Errorf("keyturn/memory: revocation: %w", storage.ErrNotFound)
-	errTokenNotFound      = fmt.Errorf("keyturn/memory: opaque token: %w", storage.ErrNotFound)
-	errTokenExists        = fmt.Errorf("keyturn/memory: opaque token: %w", storage.ErrExists)
+	errZeroTime      = errors.New("keyturn/memory: revocation time is zero")
+	errTokenNotFound = fmt.Errorf("keyturn/memory: opaque token: %w", storage.ErrNotFound)
+	errTokenExists   = fmt.Errorf("keyturn/memory: opaque token: %w", storage.ErrExists)
 )
 
 // Store is an in-memory store. The zero value is not usable; call [New].
@@ -257,22 +256,6 @@ func (s *Store) AddRevocation(ctx context.Context, r storage.Revocation) error {
 	return nil
 }
 
-// Revocation implements [storage.RevocationStore].
-func (s *Store) Revocation(ctx context.Context, kind storage.RevocationKind, id string) (storage.Revocation, error) {
-	if err := ctx.Err(); err != nil {
-		return storage.Revocation{}, ctxError(err)
-	}
-	s.mu.RLock()
-	r, ok := s.revocations[revocationID{kind, id}]
-	s.mu.RUnlock()
-	if !ok {
-		// Not revoked is the common answer on the verification path, so
-		// it costs no allocation.
-		return storage.Revocation{}, errRevocationNotFound
-	}
-	return r, nil
-}
-
 // RevocationsSince implements [storage.RevocationStore].
 func (s *Store) RevocationsSince(ctx context.Context, since time.Time, limit int) ([]storage.Revocation, error) {
 	if err := ctx.Err(); err != nil {
@@ -331,17 +314,6 @@ func (s *Store) OpaqueToken(ctx context.Context, hash []byte) (storage.OpaqueTok
 		return storage.OpaqueToken{}, errTokenNotFound
 	}
 	return cloneOpaqueToken(t), nil
-}
-
-// DeleteOpaqueToken implements [storage.OpaqueTokenStore].
-func (s *Store) DeleteOpaqueToken(ctx context.Context, hash []byte) error {
-	if err := ctx.Err(); err != nil {
-		return ctxError(err)
-	}
-	s.mu.Lock()
-	delete(s.opaque, string(hash))
-	s.mu.Unlock()
-	return nil
 }
 
 // Sweep implements [storage.Sweeper]. It deletes opaque tokens, revocations

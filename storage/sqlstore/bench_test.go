@@ -60,30 +60,28 @@ func BenchmarkKey(b *testing.B) {
 	}
 }
 
-// BenchmarkRevocation measures the verifier's revocation check: a hit (the
-// token is revoked) and the common miss (it is not).
-func BenchmarkRevocation(b *testing.B) {
+// BenchmarkRevocationsSince measures what token.Revocations asks of the
+// store: a poll for revocations made since the last one (none, the common
+// case) and a full reload.
+func BenchmarkRevocationsSince(b *testing.B) {
 	for _, be := range backends {
 		b.Run(be.name, func(b *testing.B) {
 			s := benchStore(b, be)
 			for _, tc := range []struct {
-				name   string
-				prefix string
-				want   error
+				name  string
+				since time.Time
+				want  int
 			}{
-				{"Hit", "jti-", nil},
-				{"Miss", "absent-", storage.ErrNotFound},
+				{"Poll", t0.Add(time.Minute), 0},
+				{"Full", time.Time{}, benchRecords},
 			} {
 				b.Run(tc.name, func(b *testing.B) {
-					ids := benchIDs(tc.prefix)
 					ctx := b.Context()
-					i := 0
 					for b.Loop() {
-						_, err := s.Revocation(ctx, storage.RevokedToken, ids[i%benchRecords])
-						if (tc.want == nil) != (err == nil) {
-							b.Fatal(err)
+						revs, err := s.RevocationsSince(ctx, tc.since, 0)
+						if err != nil || len(revs) != tc.want {
+							b.Fatalf("RevocationsSince = %d revocations, %v; want %d", len(revs), err, tc.want)
 						}
-						i++
 					}
 				})
 			}

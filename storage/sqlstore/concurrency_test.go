@@ -179,15 +179,20 @@ func readRound(t *testing.T, s *sqlstore.Store, rng *rand.Rand, done *[writers]a
 			t.Errorf("reader: Key(%s) = %+v, want %+v", want.ID, got, want)
 			return false
 		}
-		rv, err := s.Revocation(ctx, storage.RevokedToken, concJTI(w, i).ID)
-		if err != nil || !rv.RevokedAt.Equal(concJTI(w, i).RevokedAt) {
-			t.Errorf("reader: Revocation(token %d/%d) = %+v, %v", w, i, rv, err)
+		// At most one token revocation per writer has the jti's RevokedAt,
+		// and every later revocation sorts after them.
+		jti := concJTI(w, i)
+		revs, err := s.RevocationsSince(ctx, jti.RevokedAt, writers)
+		if got, ok := findRevocation(revs, jti.Kind, jti.ID); err != nil || !ok || !got.RevokedAt.Equal(jti.RevokedAt) {
+			t.Errorf("reader: token revocation %d/%d = %+v (listed %v), %v", w, i, got, ok, err)
 			return false
 		}
-		_, err = s.Revocation(ctx, storage.RevokedClient, want.ID)
-		if revoke, _ := concRevoked(i); revoke != (err == nil) {
-			t.Errorf("reader: Revocation(client %s) error = %v, want revoked = %v", want.ID, err, revoke)
-			return false
+		if revoke, at := concRevoked(i); revoke {
+			revs, err := s.RevocationsSince(ctx, at, writers)
+			if _, ok := findRevocation(revs, storage.RevokedClient, want.ID); err != nil || !ok {
+				t.Errorf("reader: client revocation of %s listed = %v, %v; want listed", want.ID, ok, err)
+				return false
+			}
 		}
 	}
 	// A key not created yet, or never, is not found (never an error of
@@ -294,15 +299,24 @@ func verifyFinal(t *testing.T, s *sqlstore.Store, sharedWins int64) {
 	if want := writers * keysPerWrite; tokens != want {
 		t.Errorf("%d token revocations, want %d", tokens, want)
 	}
-	shared, err := s.Revocation(ctx, storage.RevokedClient, "shared")
-	if err != nil {
-		t.Fatalf("Revocation(shared): %v", err)
+	shared, ok := findRevocation(revs, storage.RevokedClient, "shared")
+	if !ok {
+		t.Fatalf("RevocationsSince does not list the shared revocation")
 	}
 	first, last := sharedRevocation(0, 0), sharedRevocation(writers-1, keysPerWrite-1)
 	if !shared.RevokedAt.Equal(first.RevokedAt) || !shared.ExpiresAt.Equal(last.ExpiresAt) {
 		t.Errorf("shared revocation merged to %v…%v, want %v…%v",
 			shared.RevokedAt, shared.ExpiresAt, first.RevokedAt, last.ExpiresAt)
 	}
+}
+
+// findRevocation returns the revocation of the given kind and id in list.
+func findRevocation(list []storage.Revocation, kind storage.RevocationKind, id string) (storage.Revocation, bool) {
+	i := slices.IndexFunc(list, func(r storage.Revocation) bool { return r.Kind == kind && r.ID == id })
+	if i < 0 {
+		return storage.Revocation{}, false
+	}
+	return list[i], true
 }
 
 func keysEqual(a, b storage.Key) bool {

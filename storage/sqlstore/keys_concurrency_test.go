@@ -32,6 +32,7 @@ func TestConcurrentKeyLifecycle(t *testing.T) {
 			}
 			ctx := t.Context()
 			ceiling := scope.MustParse("read:users write:users")
+			sc := scope.MustParse("read:users")
 			const perWriter = 15
 
 			var mu sync.Mutex
@@ -46,13 +47,18 @@ func TestConcurrentKeyLifecycle(t *testing.T) {
 				wg.Go(func() {
 					defer writersWG.Done()
 					for i := range perWriter {
-						k, _, err := m.Create(ctx, keys.CreateParams{Name: "c", Scope: scope.MustParse("read:users")}, ceiling)
+						k, _, err := m.Create(ctx, keys.CreateParams{Name: "c", Scope: sc}, ceiling)
 						if err != nil {
 							t.Errorf("create: %v", err)
 							return
 						}
-						if _, err := m.Authenticate(ctx, k); err != nil {
+						rec, err := m.Authenticate(ctx, k)
+						if err != nil {
 							t.Errorf("authenticate a new key: %v", err)
+							return
+						}
+						if rec.ID != k.ID() || !rec.Scope.Equal(sc) {
+							t.Errorf("authenticate a new key: record %+v, want id %s and scope %q", rec, k.ID(), sc)
 							return
 						}
 						if i%3 == 0 {
@@ -103,6 +109,11 @@ func TestConcurrentKeyLifecycle(t *testing.T) {
 			}
 			if len(listed) != 8*perWriter || len(published) != 8*perWriter {
 				t.Fatalf("listed %d keys, published %d, want %d", len(listed), len(published), 8*perWriter)
+			}
+			for _, rec := range listed {
+				if _, ok := revoked[rec.ID]; !ok || !rec.Scope.Equal(sc) || revoked[rec.ID] == rec.RevokedAt.IsZero() {
+					t.Errorf("listed record %+v; want a published key, scope %q, revoked %v", rec, sc, revoked[rec.ID])
+				}
 			}
 			for _, k := range published {
 				_, err := managers[0].Authenticate(ctx, k)

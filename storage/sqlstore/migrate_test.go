@@ -210,10 +210,6 @@ func TestNotMigrated(t *testing.T) {
 		{"AddRevocation", func(ctx context.Context, s *sqlstore.Store) error {
 			return s.AddRevocation(ctx, storage.Revocation{Kind: storage.RevokedToken, ID: "j", RevokedAt: t0})
 		}},
-		{"Revocation", func(ctx context.Context, s *sqlstore.Store) error {
-			_, err := s.Revocation(ctx, storage.RevokedToken, "j")
-			return err
-		}},
 		{"RevocationsSince", func(ctx context.Context, s *sqlstore.Store) error {
 			_, err := s.RevocationsSince(ctx, t0, 0)
 			return err
@@ -224,9 +220,6 @@ func TestNotMigrated(t *testing.T) {
 		{"OpaqueToken", func(ctx context.Context, s *sqlstore.Store) error {
 			_, err := s.OpaqueToken(ctx, []byte{1})
 			return err
-		}},
-		{"DeleteOpaqueToken", func(ctx context.Context, s *sqlstore.Store) error {
-			return s.DeleteOpaqueToken(ctx, []byte{1})
 		}},
 		{"Sweep", func(ctx context.Context, s *sqlstore.Store) error { _, err := s.Sweep(ctx, t0); return err }},
 	}

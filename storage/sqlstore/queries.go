@@ -6,8 +6,8 @@ package sqlstore
 type queries struct {
 	createKey, key, keysFirst, keysAfter, revokeKey                        string
 	addSigningKey, signingKeys, retireSigningKey, deleteSigningKey         string
-	addRevocation, revocation, revocationsSince                            string
-	addOpaqueToken, opaqueToken, deleteOpaqueToken                         string
+	addRevocation, revocationsSince                                        string
+	addOpaqueToken, opaqueToken                                            string
 	sweepOpaqueTokens, sweepRevocations, sweepSigningKeys                  string
 	versionTableExists, createVersionTable, schemaVersion, recordMigration string
 }
@@ -62,14 +62,12 @@ func buildQueries(d Dialect) *queries {
 			expires_at = CASE WHEN excluded.expires_at IS NULL OR keyturn_revocations.expires_at IS NULL THEN NULL
 				WHEN excluded.expires_at > keyturn_revocations.expires_at THEN excluded.expires_at
 				ELSE keyturn_revocations.expires_at END`,
-		revocation: `SELECT revoked_at, expires_at FROM keyturn_revocations WHERE kind = ? AND id = ?`,
 		revocationsSince: `SELECT kind, id, revoked_at, expires_at FROM keyturn_revocations
 			WHERE revoked_at >= ? ORDER BY revoked_at, kind, id LIMIT ?`,
 
 		addOpaqueToken: `INSERT INTO keyturn_opaque_tokens (hash, client_id, claims, expires_at)
 			VALUES (?, ?, ?, ?) ON CONFLICT (hash) DO NOTHING`,
-		opaqueToken:       `SELECT client_id, claims, expires_at FROM keyturn_opaque_tokens WHERE hash = ?`,
-		deleteOpaqueToken: `DELETE FROM keyturn_opaque_tokens WHERE hash = ?`,
+		opaqueToken: `SELECT client_id, claims, expires_at FROM keyturn_opaque_tokens WHERE hash = ?`,
 
 		// Each sweep deletes at most a batch (the second parameter) of rows
 		// whose expires_at is set (not NULL) and not after now (the first).
@@ -99,8 +97,8 @@ func buildQueries(d Dialect) *queries {
 	for _, p := range []*string{
 		&q.createKey, &q.key, &q.keysFirst, &q.keysAfter, &q.revokeKey,
 		&q.addSigningKey, &q.signingKeys, &q.retireSigningKey, &q.deleteSigningKey,
-		&q.addRevocation, &q.revocation, &q.revocationsSince,
-		&q.addOpaqueToken, &q.opaqueToken, &q.deleteOpaqueToken,
+		&q.addRevocation, &q.revocationsSince,
+		&q.addOpaqueToken, &q.opaqueToken,
 		&q.sweepOpaqueTokens, &q.sweepRevocations, &q.sweepSigningKeys,
 		&q.versionTableExists, &q.createVersionTable, &q.schemaVersion, &q.recordMigration,
 	} {

@@ -39,9 +39,8 @@
 // at most the last commits on power loss, never on a process crash. The
 // tables are STRICT, which needs SQLite 3.37 or later.
 //
-// On SQLite the store prepares its hot lookups (key by id, revocation,
-// opaque token) once; [Store.Close] releases them, as closing the *sql.DB
-// does.
+// On SQLite the store prepares its hot lookups (key by id, opaque token)
+// once; [Store.Close] releases them, as closing the *sql.DB does.
 //
 // # PostgreSQL
 //
@@ -70,9 +69,9 @@
 // truncated) and hand them back in UTC. A time that may be unset is NULL when
 // it is the zero time. A key's scope is stored as a JSON array of its tokens
 // in a text column. Identifiers are compared byte-wise, as Go compares
-// strings (COLLATE "C" on PostgreSQL). Hot lookups use primary keys (key id,
-// signing key id, revocation kind and id, opaque token hash); indexes cover
-// [Store.RevocationsSince] and the expiry sweeps.
+// strings (COLLATE "C" on PostgreSQL). Lookups and merges use primary keys
+// (key id, signing key id, revocation kind and id, opaque token hash); indexes
+// cover [Store.RevocationsSince] and the expiry sweeps.
 //
 // # Security
 //
@@ -181,7 +180,7 @@ type Store struct {
 // leaving it to pgx honours the host's choice of query execution mode (such
 // as the simple protocol behind a transaction-pooling proxy).
 type hotStmts struct {
-	key, revocation, opaqueToken *sql.Stmt
+	key, opaqueToken *sql.Stmt
 }
 
 // hotStatements returns the prepared hot statements, preparing them on first
@@ -203,7 +202,6 @@ func (s *Store) hotStatements(ctx context.Context) *hotStmts {
 		query string
 	}{
 		{&h.key, s.q.key},
-		{&h.revocation, s.q.revocation},
 		{&h.opaqueToken, s.q.opaqueToken},
 	} {
 		if *p.dst, err = s.db.PrepareContext(ctx, p.query); err != nil {
@@ -217,7 +215,7 @@ func (s *Store) hotStatements(ctx context.Context) *hotStmts {
 
 func (h *hotStmts) close() error {
 	var errs []error
-	for _, st := range []*sql.Stmt{h.key, h.revocation, h.opaqueToken} {
+	for _, st := range []*sql.Stmt{h.key, h.opaqueToken} {
 		if st != nil {
 			errs = append(errs, st.Close())
 		}
@@ -527,27 +525,6 @@ func (s *Store) AddRevocation(ctx context.Context, r storage.Revocation) error {
 	return nil
 }
 
-// Revocation implements [storage.RevocationStore].
-func (s *Store) Revocation(ctx context.Context, kind storage.RevocationKind, id string) (storage.Revocation, error) {
-	const op = "revocation"
-	if err := s.begin(ctx, op); err != nil {
-		return storage.Revocation{}, err
-	}
-	var (
-		revoked int64
-		expires sql.NullInt64
-	)
-	err := s.queryRow(ctx, func(h *hotStmts) *sql.Stmt { return h.revocation }, s.q.revocation, int64(kind), id).
-		Scan(&revoked, &expires)
-	if errors.Is(err, sql.ErrNoRows) {
-		return storage.Revocation{}, fmt.Errorf("keyturn/sqlstore: %s revocation %s: %w", kind, excerpt(id), storage.ErrNotFound)
-	}
-	if err != nil {
-		return storage.Revocation{}, s.fail(ctx, op, err)
-	}
-	return storage.Revocation{Kind: kind, ID: id, RevokedAt: fromMicros(revoked), ExpiresAt: fromOptMicros(expires)}, nil
-}
-
 // RevocationsSince implements [storage.RevocationStore].
 func (s *Store) RevocationsSince(ctx context.Context, since time.Time, limit int) ([]storage.Revocation, error) {
 	const op = "revocations since"
@@ -627,18 +604,6 @@ func (s *Store) OpaqueToken(ctx context.Context, hash []byte) (storage.OpaqueTok
 	t.Claims = claims
 	t.ExpiresAt = fromOptMicros(expires)
 	return t, nil
-}
-
-// DeleteOpaqueToken implements [storage.OpaqueTokenStore].
-func (s *Store) DeleteOpaqueToken(ctx context.Context, hash []byte) error {
-	const op = "delete opaque token"
-	if err := s.begin(ctx, op); err != nil {
-		return err
-	}
-	if _, err := s.db.ExecContext(ctx, s.q.deleteOpaqueToken, keyBytes(hash)); err != nil {
-		return s.fail(ctx, op, err)
-	}
-	return nil
 }
 
 // sweepBatch bounds the rows one DELETE statement of [Store.Sweep] removes,

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"math/rand/v2"
+	"slices"
 	"sync"
 	"testing"
 	"time"
@@ -16,7 +17,8 @@ import (
 func TestRevocationStore(t *testing.T, newStore func(t *testing.T) storage.RevocationStore) {
 	t.Helper()
 	t.Run("RoundTrip", func(t *testing.T) { testRevocationRoundTrip(t, newStore) })
-	t.Run("NotFound", func(t *testing.T) { testRevocationNotFound(t, newStore) })
+	t.Run("Empty", func(t *testing.T) { testRevocationEmpty(t, newStore) })
+	t.Run("DistinctIDs", func(t *testing.T) { testRevocationDistinctIDs(t, newStore) })
 	t.Run("Merge", func(t *testing.T) { testRevocationMerge(t, newStore) })
 	t.Run("ZeroRevokedAt", func(t *testing.T) { testRevocationZeroRevokedAt(t, newStore) })
 	t.Run("Since", func(t *testing.T) { testRevocationsSince(t, newStore) })
@@ -25,13 +27,24 @@ func TestRevocationStore(t *testing.T, newStore func(t *testing.T) storage.Revoc
 	t.Run("Concurrent", func(t *testing.T) { testRevocationConcurrent(t, newStore) })
 }
 
-// revocation returns the stored revocation, checking its times are in UTC.
+// revocation returns the one stored revocation of the given kind and id, as
+// RevocationsSince lists it, checking its times are in UTC.
 func revocation(t *testing.T, s storage.RevocationStore, kind storage.RevocationKind, id string) storage.Revocation {
 	t.Helper()
-	r, err := s.Revocation(ctx(t), kind, id)
-	wantNoErr(t, fmt.Sprintf("Revocation(%v, %q)", kind, id), err)
-	mustUTC(t, "Revocation", r.RevokedAt, r.ExpiresAt)
-	return r
+	var (
+		found storage.Revocation
+		n     int
+	)
+	for _, r := range revocationsSince(t, s, time.Time{}, 0) {
+		if r.Kind == kind && r.ID == id {
+			found = r
+			n++
+		}
+	}
+	if n != 1 {
+		t.Fatalf("RevocationsSince lists %d revocations of kind %v and ID %q, want 1", n, kind, id)
+	}
+	return found
 }
 
 // revocationsSince returns RevocationsSince(since, limit), checking times
@@ -62,9 +75,6 @@ func testRevocationRoundTrip(t *testing.T, newStore func(t *testing.T) storage.R
 		t.Run(tt.name, func(t *testing.T) {
 			s := newStore(t)
 			wantNoErr(t, "AddRevocation", s.AddRevocation(ctx(t), tt.r))
-			if d := diff(tt.r, revocation(t, s, tt.r.Kind, tt.r.ID)); d != "" {
-				t.Errorf("Revocation mismatch (-stored +returned):\n%s", d)
-			}
 			if d := diff([]storage.Revocation{tt.r}, revocationsSince(t, s, time.Time{}, 0)); d != "" {
 				t.Errorf("RevocationsSince mismatch (-stored +returned):\n%s", d)
 			}
@@ -85,34 +95,36 @@ func testRevocationRoundTrip(t *testing.T, newStore func(t *testing.T) storage.R
 	})
 }
 
-func testRevocationNotFound(t *testing.T, newStore func(t *testing.T) storage.RevocationStore) {
+func testRevocationEmpty(t *testing.T, newStore func(t *testing.T) storage.RevocationStore) {
 	s := newStore(t)
-	_, err := s.Revocation(ctx(t), storage.RevokedToken, "jti")
-	wantErrIs(t, "Revocation on an empty store", err, storage.ErrNotFound)
-	if got := revocationsSince(t, s, time.Time{}, 0); len(got) != 0 {
-		t.Errorf("RevocationsSince on an empty store returned %d revocations", len(got))
+	for _, tt := range []struct {
+		since time.Time
+		limit int
+	}{{time.Time{}, 0}, {time.Time{}, 1}, {at(0), 0}, {at(-time.Hour), -1}} {
+		if got := revocationsSince(t, s, tt.since, tt.limit); len(got) != 0 {
+			t.Errorf("RevocationsSince(%v, %d) on an empty store returned %d revocations", tt.since, tt.limit, len(got))
+		}
 	}
-	wantNoErr(t, "AddRevocation", s.AddRevocation(ctx(t), storage.Revocation{Kind: storage.RevokedToken, ID: "jti", RevokedAt: at(0)}))
-	tests := []struct {
-		name string
-		kind storage.RevocationKind
-		id   string
-	}{
-		{"OtherKind", storage.RevokedClient, "jti"},
-		{"OtherID", storage.RevokedToken, "jt"},
-		{"Longer", storage.RevokedToken, "jti2"},
-		{"Case", storage.RevokedToken, "JTI"},
-		{"Empty", storage.RevokedToken, ""},
-		{"Pattern", storage.RevokedToken, "j%"},
+}
+
+// testRevocationDistinctIDs adds revocations whose IDs differ only in case,
+// length or SQL metacharacters: none merges into another.
+func testRevocationDistinctIDs(t *testing.T, newStore func(t *testing.T) storage.RevocationStore) {
+	s := newStore(t)
+	ids := slices.Concat(unusualIDs, nearMisses, []string{"jti", "JTI", "jt", "jti2", "j%"})
+	slices.Sort(ids)
+	ids = slices.Compact(ids)
+	var want []storage.Revocation
+	for _, kind := range []storage.RevocationKind{storage.RevokedToken, storage.RevokedClient} {
+		for _, id := range ids {
+			want = append(want, storage.Revocation{Kind: kind, ID: id, RevokedAt: at(0), ExpiresAt: at(time.Hour)})
+		}
 	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			r, err := s.Revocation(ctx(t), tt.kind, tt.id)
-			if err == nil {
-				t.Errorf("Revocation(%v, %q) = %+v, want an error wrapping ErrNotFound", tt.kind, tt.id, r)
-			}
-			wantErrIs(t, fmt.Sprintf("Revocation(%v, %q)", tt.kind, tt.id), err, storage.ErrNotFound)
-		})
+	for _, i := range rand.New(rand.NewPCG(3, 4)).Perm(len(want)) {
+		wantNoErr(t, fmt.Sprintf("AddRevocation(%v, %q)", want[i].Kind, want[i].ID), s.AddRevocation(ctx(t), want[i]))
+	}
+	if d := diff(want, revocationsSince(t, s, time.Time{}, 0)); d != "" {
+		t.Errorf("RevocationsSince: want every ID once, ordered byte-wise (-want +got):\n%s", d)
 	}
 }
 
@@ -301,9 +313,7 @@ func testRevocationCancelled(t *testing.T, newStore func(t *testing.T) storage.R
 	c := cancelled()
 	wantErrIs(t, "AddRevocation of a new record", s.AddRevocation(c, storage.Revocation{Kind: storage.RevokedClient, ID: "new", RevokedAt: at(0)}), context.Canceled)
 	wantErrIs(t, "AddRevocation merging", s.AddRevocation(c, storage.Revocation{Kind: r.Kind, ID: r.ID, RevokedAt: at(0)}), context.Canceled)
-	_, err := s.Revocation(c, r.Kind, r.ID)
-	wantErrIs(t, "Revocation", err, context.Canceled)
-	_, err = s.RevocationsSince(c, time.Time{}, 0)
+	_, err := s.RevocationsSince(c, time.Time{}, 0)
 	wantErrIs(t, "RevocationsSince", err, context.Canceled)
 	if d := diff([]storage.Revocation{r}, revocationsSince(t, s, time.Time{}, 0)); d != "" {
 		t.Errorf("calls with a cancelled context changed the store (-want +got):\n%s", d)
@@ -334,11 +344,11 @@ func testRevocationConcurrent(t *testing.T, newStore func(t *testing.T) storage.
 					t.Errorf("AddRevocation(%q): %v", own.ID, err)
 					return
 				}
-				if _, err := s.Revocation(ctx(t), own.Kind, own.ID); err != nil {
-					t.Errorf("Revocation(%q): %v", own.ID, err)
-				}
-				if _, err := s.RevocationsSince(ctx(t), at(0), 10); err != nil {
+				list, err := s.RevocationsSince(ctx(t), own.RevokedAt, 0)
+				if err != nil {
 					t.Errorf("RevocationsSince: %v", err)
+				} else if !slices.ContainsFunc(list, func(r storage.Revocation) bool { return r.Kind == own.Kind && r.ID == own.ID }) {
+					t.Errorf("RevocationsSince(%v) does not list %q, just added", own.RevokedAt, own.ID)
 				}
 			}
 		})
@@ -352,11 +362,22 @@ func testRevocationConcurrent(t *testing.T, newStore func(t *testing.T) storage.
 	if len(all) != workers*perWorker+1 {
 		t.Errorf("RevocationsSince after concurrent adds returned %d records, want %d", len(all), workers*perWorker+1)
 	}
+	byID := make(map[string]storage.Revocation, len(all))
+	for _, r := range all {
+		if r.Kind == storage.RevokedToken {
+			byID[r.ID] = r
+		}
+	}
 	for w := range workers {
 		for i := range perWorker {
 			id := fmt.Sprintf("w%d-%02d", w, i)
 			want := storage.Revocation{Kind: storage.RevokedToken, ID: id, RevokedAt: at(time.Duration(i) * time.Minute)}
-			if d := diff(want, revocation(t, s, storage.RevokedToken, id)); d != "" {
+			got, ok := byID[id]
+			if !ok {
+				t.Errorf("revocation %q missing after concurrent adds", id)
+				continue
+			}
+			if d := diff(want, got); d != "" {
 				t.Errorf("revocation %q after concurrent adds (-want +got):\n%s", id, d)
 			}
 		}

@@ -53,8 +53,8 @@
 //   - RetireSigningKey ignores a zero notAfter or expiresAt, because a zero
 //     time means "not scheduled" and times only move earlier.
 //   - SigningKeys orders a zero NotBefore first, as the earliest time.
-//   - A deleted signing key or opaque token no longer exists, so its
-//     identifier may be added again.
+//   - A deleted signing key, and a swept opaque token, revocation or signing
+//     key, no longer exists, so its identifier may be added again.
 //   - Sweep removes no API key records, expired or not.
 //   - Errors from opaque-token methods do not contain the token hash.
 package storagetest

@@ -59,6 +59,7 @@ var mutants = []struct {
 
 	{"MergeLastWins", "RevocationStore/Merge/LaterRevokedAtIgnored", "AddRevocation overwrites"},
 	{"MergeZeroExpiresEarliest", "RevocationStore/Merge/ZeroExpiresAtAdded", "AddRevocation counts a zero ExpiresAt as earliest"},
+	{"RevocationFoldsCase", "RevocationStore/DistinctIDs", "AddRevocation merges IDs that differ only in case"},
 	{"RevocationZeroOK", "RevocationStore/ZeroRevokedAt", "AddRevocation accepts a zero RevokedAt"},
 	{"SinceExclusive", "RevocationStore/Since/InclusiveBound", "RevocationsSince leaves out RevokedAt == since"},
 	{"SinceIgnoresLimit", "RevocationStore/Since/LimitOne", "RevocationsSince ignores limit"},
@@ -390,7 +391,7 @@ func (b *broken) DeleteSigningKey(ctx context.Context, id string) error {
 // wrapper's own map.
 func (b *broken) revocationBug() bool {
 	switch b.bug {
-	case "MergeLastWins", "MergeZeroExpiresEarliest", "SinceExclusive", "SinceIgnoresLimit", "SinceKindDescending":
+	case "MergeLastWins", "MergeZeroExpiresEarliest", "RevocationFoldsCase", "SinceExclusive", "SinceIgnoresLimit", "SinceKindDescending":
 		return true
 	}
 	return false
@@ -416,6 +417,14 @@ func (b *broken) AddRevocation(ctx context.Context, r storage.Revocation) error 
 		b.revs = map[revID]storage.Revocation{}
 	}
 	id := revID{r.Kind, r.ID}
+	if b.bug == "RevocationFoldsCase" {
+		for other := range b.revs {
+			if other.kind == r.Kind && strings.EqualFold(other.id, r.ID) {
+				id, r.ID = other, other.id
+				break
+			}
+		}
+	}
 	if old, ok := b.revs[id]; ok && b.bug != "MergeLastWins" {
 		if old.RevokedAt.Before(r.RevokedAt) {
 			r.RevokedAt = old.RevokedAt
@@ -437,22 +446,6 @@ func utc(t time.Time) time.Time {
 		return time.Time{}
 	}
 	return t.UTC()
-}
-
-func (b *broken) Revocation(ctx context.Context, kind storage.RevocationKind, id string) (storage.Revocation, error) {
-	if !b.revocationBug() {
-		return b.Store.Revocation(ctx, kind, id)
-	}
-	if err := ctx.Err(); err != nil {
-		return storage.Revocation{}, err
-	}
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	r, ok := b.revs[revID{kind, id}]
-	if !ok {
-		return r, storage.ErrNotFound
-	}
-	return r, nil
 }
 
 func (b *broken) RevocationsSince(ctx context.Context, since time.Time, limit int) ([]storage.Revocation, error) {
