@@ -81,9 +81,8 @@ type keyJSON struct {
 	RevokedAt     int64  `json:"revoked_at,omitempty"`
 }
 
-func keyView(k storage.Key) keyJSON {
-	s, _ := scope.New(k.Scope...) // stored scopes were canonical when created
-	v := keyJSON{ID: k.ID, Name: k.Name, Scope: s.String(),
+func keyView(k keys.Record) keyJSON {
+	v := keyJSON{ID: k.ID, Name: k.Name, Scope: k.Scope.String(),
 		TokenLifetime: int64(k.TokenLifetime / time.Second), CreatedAt: k.CreatedAt.Unix()}
 	if !k.RevokedAt.IsZero() {
 		v.RevokedAt = k.RevokedAt.Unix()

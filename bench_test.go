@@ -15,9 +15,11 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/keyturn/keyturn/keys"
 	"github.com/keyturn/keyturn/scope"
+	"github.com/keyturn/keyturn/storage"
 	"github.com/keyturn/keyturn/storage/memory"
 	"github.com/keyturn/keyturn/token"
 )
@@ -26,8 +28,8 @@ import (
 // whole benchmark binary (100 000 keys take a while), and the last key
 // created, which the benchmark presents.
 type benchKeys struct {
-	mgr *keys.Manager
-	key keys.Key
+	store *memory.Store
+	key   keys.Key
 }
 
 var (
@@ -35,18 +37,21 @@ var (
 	benchKeysCache = map[int]*benchKeys{}
 )
 
+const benchPepper = "pepper"
+
 func keysForBench(b *testing.B, n int) *benchKeys {
 	benchKeysMu.Lock()
 	defer benchKeysMu.Unlock()
 	if bk := benchKeysCache[n]; bk != nil {
 		return bk
 	}
-	mgr, err := keys.NewManager(keys.Config{Store: memory.New(), Prefix: "ds_live", Hasher: keys.NewHasher([]byte("pepper"))})
+	st := memory.New()
+	mgr, err := keys.NewManager(keys.Config{Store: st, Prefix: "ds_live", Hasher: keys.NewHasher([]byte(benchPepper))})
 	if err != nil {
 		b.Fatal(err)
 	}
 	sc := scope.MustParse("read:users read:participants")
-	bk := &benchKeys{mgr: mgr}
+	bk := &benchKeys{store: st}
 	for i := range n {
 		k, _, err := mgr.Create(context.Background(), keys.CreateParams{Name: "k" + strconv.Itoa(i), Scope: sc}, sc)
 		if err != nil {
@@ -56,6 +61,27 @@ func keysForBench(b *testing.B, n int) *benchKeys {
 	}
 	benchKeysCache[n] = bk
 	return bk
+}
+
+// benchStore keeps the API keys in a shared store of many keys and
+// everything else (signing keys above all) in a store of its own, so that
+// each algorithm's Server signs with a key of that algorithm.
+type benchStore struct {
+	*memory.Store
+	keys storage.KeyStore
+}
+
+func (s benchStore) CreateKey(ctx context.Context, k storage.Key) error {
+	return s.keys.CreateKey(ctx, k)
+}
+func (s benchStore) Key(ctx context.Context, id string) (storage.Key, error) {
+	return s.keys.Key(ctx, id)
+}
+func (s benchStore) Keys(ctx context.Context, after string, limit int) ([]storage.Key, error) {
+	return s.keys.Keys(ctx, after, limit)
+}
+func (s benchStore) RevokeKey(ctx context.Context, id string, at time.Time) error {
+	return s.keys.RevokeKey(ctx, id, at)
 }
 
 // discardWriter is a ResponseWriter that keeps the status and nothing
@@ -75,26 +101,26 @@ type rewindBody struct{ *strings.Reader }
 func (rewindBody) Close() error { return nil }
 
 // BenchmarkExchange measures one whole client-credentials exchange through
-// the token handler (parse the form and HTTP Basic, split and check the API
-// key against its stored hash, grant the scope, mint and sign the JWT,
-// encode the response) per algorithm, with 10 and with 100 000 keys in the
-// store, beside the bare signature over a token's signing input in the same
-// run (impl=crypto). The handler runs with its default rate limiter and its
-// event hook logging to a disabled slog handler.
+// the token handler of a Server assembled by New (parse the form and HTTP
+// Basic, split and check the API key against its stored hash, the scope
+// ceiling, grant the scope, mint and sign the JWT, encode the response) per
+// algorithm, with 10 and with 100 000 keys in the store, beside the bare
+// signature over a token's signing input in the same run (impl=crypto). The
+// Server runs with its default rate limiter and its event hook logging to a
+// disabled slog handler.
 func BenchmarkExchange(b *testing.B) {
 	for _, alg := range allAlgs {
 		for _, n := range []int{10, 100_000} {
 			bk := keysForBench(b, n)
-			base := newEnv(b, alg)
-			kc := NewKeyClients(bk.mgr)
-			ep, err := NewEndpoint(EndpointConfig{
-				Issuer: base.issuer, Verifier: base.verify, Clients: kc, SplitKey: kc.SplitKey,
-				Events: LogEvents(slog.New(slog.DiscardHandler)),
+			srv, err := New(context.Background(), Config{
+				Store: benchStore{Store: memory.New(), keys: bk.store}, Issuer: "https://as.test",
+				KeyPrefix: "ds_live", Pepper: []byte(benchPepper), Algorithm: alg,
+				Logger: slog.New(slog.DiscardHandler),
 			})
 			if err != nil {
 				b.Fatal(err)
 			}
-			h := ep.Token()
+			h := srv.Handler()
 			const form = "grant_type=client_credentials"
 			body := rewindBody{strings.NewReader(form)}
 			r := httptest.NewRequest(http.MethodPost, "https://as.test/oauth/token", body)

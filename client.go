@@ -109,11 +109,7 @@ func (c *KeyClients) AuthenticateClient(ctx context.Context, clientID, clientSec
 	case err != nil:
 		return Client{}, err
 	}
-	sc, err := scope.New(rec.Scope...)
-	if err != nil {
-		return Client{}, fmt.Errorf("keyturn: stored scope of key %s: %w", rec.ID, err)
-	}
-	return Client{ID: rec.ID, Scope: sc, TokenLifetime: rec.TokenLifetime, Owner: rec.Owner}, nil
+	return Client{ID: rec.ID, Scope: rec.Scope, TokenLifetime: rec.TokenLifetime, Owner: rec.Owner}, nil
 }
 
 // SplitKey splits a whole API key into its client_id / client_secret pair

@@ -492,11 +492,7 @@ func (s *Server) ceiling(ctx context.Context, c Client) (scope.Set, error) {
 		if err != nil {
 			return scope.Set{}, err
 		}
-		recScope, err := scope.New(rec.Scope...)
-		if err != nil {
-			return scope.Set{}, fmt.Errorf("keyturn: stored scope of key %s: %w", rec.ID, err)
-		}
-		ceiling = ceiling.Intersect(recScope)
+		ceiling = ceiling.Intersect(rec.Scope)
 		owner = rec.Owner
 	}
 }
