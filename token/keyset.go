@@ -243,7 +243,10 @@ func runEvery(ctx context.Context, every time.Duration, f func(context.Context) 
 		case <-ctx.Done():
 			return ctx.Err()
 		case <-t.C:
-			if err := f(ctx); err != nil && onError != nil {
+			// A run cut short because ctx ended is not a failure: Run is
+			// stopping, and onError must not hear of it (a spurious error
+			// at every clean shutdown otherwise).
+			if err := f(ctx); err != nil && onError != nil && ctx.Err() == nil {
 				onError(err)
 			}
 		}
