@@ -90,11 +90,7 @@ func newServer(ctx context.Context, c config, st store, log *slog.Logger, out io
 	if err != nil {
 		return nil, err
 	}
-	cache, err := middleware.NewCache(verifier, middleware.CacheConfig{Revocations: s.revs})
-	if err != nil {
-		return nil, err
-	}
-	s.mw, err = middleware.New(middleware.Config{Verifier: cache, Realm: realm,
+	s.mw, err = middleware.New(middleware.Config{Verifier: verifier, Realm: realm,
 		ErrorHandler: func(w http.ResponseWriter, r *http.Request, e *middleware.Error) { refuse(log, w, r, e) }})
 	if err != nil {
 		return nil, err
