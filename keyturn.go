@@ -301,6 +301,7 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 		Algorithms:  []token.Algorithm{token.EdDSA, token.ES256, token.RS256, token.PS256},
 		Opaque:      cfg.Store,
 		Revocations: s.revs,
+		CacheSize:   cfg.CacheSize,
 		Now:         cfg.Now,
 	}); err != nil {
 		return nil, err

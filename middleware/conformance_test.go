@@ -83,11 +83,7 @@ func newRS(t *testing.T) *rs {
 	if err != nil {
 		t.Fatal(err)
 	}
-	cache, err := middleware.NewCache(v, middleware.CacheConfig{Revocations: revs, Now: nowf})
-	if err != nil {
-		t.Fatal(err)
-	}
-	m, err := middleware.New(middleware.Config{Verifier: cache, Realm: "api"})
+	m, err := middleware.New(middleware.Config{Verifier: v, Realm: "api"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -409,4 +405,24 @@ func claimOf(t *testing.T, tok, name string) string {
 		t.Fatal(err)
 	}
 	return fmt.Sprint(m[name])
+}
+
+// TestRS05_MalformedWithKeyturnVerifier: the middleware asks keyturn's
+// verifier before checking the token's syntax (so that cache hits skip the
+// scan); a token that is not a b64token is still answered 400
+// invalid_request, before or after a valid token was cached, and one that is
+// a b64token but invalid 401.
+func TestRS05_MalformedWithKeyturnVerifier(t *testing.T) {
+	r := newRS(t)
+	good := r.mint("k1", "read")
+	for round := range 2 {
+		for _, tok := range []string{"tok,en", "tök", "a=b", good + ",", good[:10] + "!" + good[11:], "=="} {
+			rec := r.get("/r/read", tok)
+			if rec.Code != 400 || !strings.Contains(rec.Header().Get("WWW-Authenticate"), `error="invalid_request"`) {
+				t.Errorf("round %d, %q: status %d, %q; want 400 invalid_request", round, tok, rec.Code, rec.Header().Get("WWW-Authenticate"))
+			}
+		}
+		r.expect(t, good+"=", 401)
+		r.expect(t, good, 200) // cached from the first round on
+	}
 }

@@ -22,8 +22,8 @@ func (m *Middleware) extract(r *http.Request) (tok string, fromQuery bool, body 
 		scheme, rest, _ := strings.Cut(vs[0], " ")
 		if strings.EqualFold(scheme, "Bearer") {
 			hasHeader = true
-			// Its syntax is checked by the caller, after the cache: a cached
-			// token was checked when it was first seen.
+			// Its syntax is checked by the caller, after a token.Verifier
+			// (whose cache hits then skip the scan) or before another.
 			header = strings.TrimLeft(rest, " ")
 		}
 		// Another scheme (Basic, Token...) is no bearer credential at all

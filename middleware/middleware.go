@@ -8,8 +8,8 @@
 // or plain [Middleware.Authenticate]. Each returns a
 // func(http.Handler) http.Handler, so it fits the standard library's ServeMux
 // and any router that takes that shape. Handlers read the verified claims
-// with [token.FromContext]. Put a [Cache] in front of the verifier so that a
-// token presented many times is verified once.
+// with [token.FromContext]. A [token.Verifier] caches the JWTs it accepted,
+// so that a token presented many times is verified once.
 //
 // # Answers (RFC 6750 §3)
 //
@@ -39,10 +39,10 @@
 // never modified: the claims travel in a shallow copy with a new context, as
 // http.StripPrefix does.
 //
-// Revocation reaches a [Cache] through its [Revocations] check on every hit,
-// so a token whose key or jti was revoked in this process is refused on its
-// next use. Other processes see a revocation when their own revocation view
-// refreshes (see the token package for that bound).
+// A [token.Verifier] checks its token.Revocations on every call, cache hits
+// included, so a token whose key or jti was revoked in this process is
+// refused on its next use. Other processes see a revocation when their own
+// revocation view refreshes (see the token package for that bound).
 package middleware
 
 import (
@@ -55,9 +55,10 @@ import (
 	"github.com/keyturn/keyturn/token"
 )
 
-// Verifier verifies a bearer token and returns its claims. keyturn's token
-// verifiers satisfy it, and so does [Cache]. The returned claims are shared
-// with other requests and must not be modified.
+// Verifier verifies a bearer token and returns its claims. keyturn's
+// [token.Verifier] satisfies it, with its cache of verified tokens. The
+// returned claims may be shared with other requests and must not be
+// modified.
 type Verifier interface {
 	Verify(ctx context.Context, token string) (*token.Claims, error)
 }
@@ -264,27 +265,23 @@ func (m *Middleware) authenticate(r *http.Request) (*token.Claims, bool, *http.R
 		return nil, false, nil, &Error{Status: http.StatusUnauthorized, Code: "invalid_token",
 			Description: "the access token is too long", Err: errTooLong}
 	}
-	var claims *token.Claims
-	var k [32]byte
-	cache, cached := m.verifier.(*Cache)
-	if cached {
-		// A hit needs no syntax check: the same string passed it before.
-		claims, k = cache.lookup(tok)
+	// keyturn's token.Verifier accepts only b64token strings (base64url
+	// segments and dots, or an opaque token's [a-z0-9_] prefix and base62
+	// body), so it is asked first and the syntax checked only when it
+	// refuses, to tell a malformed request (400) from an invalid token
+	// (401): a token it has cached then costs no scan. Any other verifier
+	// sees only well-formed tokens.
+	_, keyturn := m.verifier.(*token.Verifier)
+	if !keyturn && !b64token(tok) {
+		return nil, false, nil, malformed("the bearer token is empty or not a valid b64token")
 	}
-	if claims == nil {
-		if !b64token(tok) {
+	claims, err := m.verifier.Verify(r.Context(), tok)
+	if err != nil {
+		if keyturn && !b64token(tok) {
 			return nil, false, nil, malformed("the bearer token is empty or not a valid b64token")
 		}
-		var err error
-		if cached {
-			claims, err = cache.verify(r.Context(), tok, k) // the lookup missed: hash once
-		} else {
-			claims, err = m.verifier.Verify(r.Context(), tok)
-		}
-		if err != nil {
-			return nil, false, nil, &Error{Status: http.StatusUnauthorized, Code: "invalid_token",
-				Description: describe(err), Err: err}
-		}
+		return nil, false, nil, &Error{Status: http.StatusUnauthorized, Code: "invalid_token",
+			Description: describe(err), Err: err}
 	}
 	if claims == nil {
 		return nil, false, nil, &Error{Status: http.StatusUnauthorized, Code: "invalid_token",

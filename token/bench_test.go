@@ -13,6 +13,8 @@ import (
 	"testing"
 
 	jose "github.com/go-jose/go-jose/v4"
+
+	"github.com/keyturn/keyturn/scope"
 )
 
 // benchEnv mints one token per algorithm and prepares the reference
@@ -113,18 +115,19 @@ func bareSign(alg Algorithm, key crypto.Signer, input []byte) error {
 }
 
 // BenchmarkVerify compares, per algorithm, keyturn's Verify (every check,
-// revocation included; there is no cache, so every call is a miss),
+// revocation included; the cache is off, so every call verifies),
 // go-jose's ParseSignedCompact + Verify of the same token, and the bare
 // signature check over the same signing input.
 func BenchmarkVerify(b *testing.B) {
 	ctx := context.Background()
 	for _, alg := range allAlgs {
 		e := newBenchEnv(b, alg)
+		v := e.uncached(b)
 		algs := []jose.SignatureAlgorithm{jose.SignatureAlgorithm(alg)}
 		b.Run("alg="+string(alg)+"/impl=keyturn", func(b *testing.B) {
 			b.ReportAllocs()
 			for b.Loop() {
-				if _, err := e.verify.Verify(ctx, e.tok); err != nil {
+				if _, err := v.Verify(ctx, e.tok); err != nil {
 					b.Fatal(err)
 				}
 			}
@@ -166,5 +169,55 @@ func bareVerify(alg Algorithm, pub crypto.PublicKey, input, sig, asn1Sig []byte)
 	default:
 		d := sha256.Sum256(input)
 		return rsa.VerifyPSS(pub.(*rsa.PublicKey), crypto.SHA256, d[:], sig, nil) == nil
+	}
+}
+
+// BenchmarkVerifyCacheHit is Verify of a token in the verifier's cache:
+// length check, SHA-256, shard lookup, exp and revocation check. It is
+// what every use of a token after the first costs, with or without HTTP.
+func BenchmarkVerifyCacheHit(b *testing.B)         { benchVerifyHit(b, false) }
+func BenchmarkVerifyCacheHitParallel(b *testing.B) { benchVerifyHit(b, true) }
+
+func benchVerifyHit(b *testing.B, parallel bool) {
+	ctx := context.Background()
+	e := newEnv(b, EdDSA)
+	// The real clock, as in production: the test clock takes a lock.
+	iss, err := NewIssuer(IssuerConfig{Issuer: testIssuer, Audience: []string{testAudience}, Keys: e.keys})
+	if err != nil {
+		b.Fatal(err)
+	}
+	v, err := NewVerifier(VerifierConfig{Issuer: testIssuer, Audience: testAudience, Keys: e.keys,
+		Algorithms: []Algorithm{EdDSA}, Revocations: e.revs})
+	if err != nil {
+		b.Fatal(err)
+	}
+	tok, _, err := iss.Mint(ctx, Grant{Subject: "k1", ClientID: "k1", Scope: scope.MustParse("read:users read:participants")})
+	if err != nil {
+		b.Fatal(err)
+	}
+	first, err := v.Verify(ctx, tok)
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.ReportAllocs()
+	if parallel {
+		b.RunParallel(func(pb *testing.PB) {
+			for pb.Next() {
+				if _, err := v.Verify(ctx, tok); err != nil {
+					b.Error(err)
+					return
+				}
+			}
+		})
+	} else {
+		for b.Loop() {
+			if _, err := v.Verify(ctx, tok); err != nil {
+				b.Fatal(err)
+			}
+		}
+	}
+	b.StopTimer()
+	if again, _ := v.Verify(ctx, tok); again != first {
+		b.Fatal("not served from the cache")
 	}
 }

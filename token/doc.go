@@ -35,7 +35,7 @@
 // RS256 or PS256; verifying costs about 82 µs with EdDSA, 102 µs with ES256
 // and 56 to 58 µs with RSA. EdDSA beats ES256 on both, and beats RSA on any
 // token verified fewer than about 35 times per process, which with the
-// middleware's cache of verified tokens is every token: one mint and one
+// verifier's cache of verified tokens is every token: one mint and one
 // verification cost about 110 µs with EdDSA against 1.1 ms with RS256, and
 // RSA signing caps a core at under a thousand tokens a second. Ed25519
 // signatures are also deterministic (no random-number failure can leak the
@@ -95,6 +95,42 @@
 // every RevocationsConfig.FullReload (10 min by default), which is then the
 // bound. [Revocations.Generation] lets a cache of verified tokens notice new
 // revocations cheaply.
+//
+// # Cache of verified tokens
+//
+// A [Verifier] remembers the claims of the JWTs it accepted, up to
+// [VerifierConfig.CacheSize] tokens ([DefaultCacheSize] unless set; a
+// negative size turns the cache off), so that a token presented again costs
+// a SHA-256 and a map lookup, without allocating, rather than a signature
+// check: every host gets it, HTTP or not, through plain [Verifier.Verify].
+// Entries are keyed by the SHA-256 of the token (the token itself is not
+// kept) and evicted by a CLOCK (second-chance) policy when the cache is
+// full; it is split in 16 shards with their own locks, so concurrent hits do
+// not contend on one lock.
+//
+// Every hit is checked again at the verifier's Now. A cached token is never
+// returned at or after its exp: it is then verified again, which may still
+// accept it within the leeway, without caching it. Nor is it returned once
+// [VerifierConfig.Revocations] reports it revoked: the entry is dropped and
+// the token verified again, which refuses it with [ErrRevoked]. So a
+// revocation bites a cached token exactly when it bites an uncached one. Only
+// accepted tokens are cached, and every hit returns the *Claims of the first
+// verification: claims from Verify are shared and must not be modified.
+//
+// The cache does not notice a signing key removed from the store by hand
+// before the tokens it signed expire (a [KeySet] deletes keys only after
+// [MaxLifetime] + [MaxLeeway]): such tokens stay accepted from the cache
+// until their exp. Revoke them ([Revocations.RevokeClient]) to refuse them at
+// once.
+//
+// Opaque tokens are not cached: each Verify looks the token up in the store,
+// which is the authority for a reference token, so that a record deleted
+// from the store bites at its next use and a store that is down is reported
+// as such (introspection answers 503) rather than answered from memory.
+//
+// [Verifier.VerifyIgnoringRevocation] makes every check but revocation, and
+// neither reads nor fills the cache: it tells who owns a token that may
+// already be revoked, as RFC 7009 revocation needs.
 //
 // # Opaque tokens
 //

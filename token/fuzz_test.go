@@ -5,6 +5,8 @@ import (
 	"crypto/ed25519"
 	"encoding/json"
 	"errors"
+	"fmt"
+	"reflect"
 	"strings"
 	"testing"
 
@@ -22,9 +24,11 @@ var sentinels = []error{ErrMalformed, ErrInvalidSignature, ErrExpired, ErrNotYet
 
 // FuzzVerify feeds arbitrary strings to Verify, starting from real tokens
 // and mutations of them. Properties: no panic; every error wraps exactly one
-// sentinel and does not echo the token; and whatever Verify accepts, go-jose
+// sentinel and does not echo the token; whatever Verify accepts, go-jose
 // (the reference) also accepts with the same key, and encoding/json reads
-// the same claims from its payload.
+// the same claims from its payload; a second Verify (from the cache) and
+// VerifyIgnoringRevocation give the same answer, except that the latter
+// accepts a token Verify refuses as revoked.
 func FuzzVerify(f *testing.F) {
 	ctx := context.Background()
 	key := ed25519.NewKeyFromSeed(fuzzSeed)
@@ -54,12 +58,30 @@ func FuzzVerify(f *testing.F) {
 		f.Fatal(err)
 	}
 	f.Add(tok)
+	kid, err := thumbprint(key.Public())
+	if err != nil {
+		f.Fatal(err)
+	}
+	f.Add(craft(f, key, jose.EdDSA, map[string]any{"kid": kid, "typ": "at+jwt"}, mustJSON(f, with(validClaims(), "jti", "revoked-jti"))))
 	f.Add(tok[:len(tok)-2])
 	f.Add(strings.Replace(tok, ".", "..", 1))
 	f.Add("")
 
 	f.Fuzz(func(t *testing.T, tok string) {
 		claims, err := v.Verify(ctx, tok)
+		again, aerr := v.Verify(ctx, tok)
+		if !reflect.DeepEqual(again, claims) || fmt.Sprint(aerr) != fmt.Sprint(err) {
+			t.Fatalf("second Verify: %v, %v; first: %v, %v", again, aerr, claims, err)
+		}
+		ign, ierr := v.VerifyIgnoringRevocation(ctx, tok)
+		switch {
+		case errors.Is(err, ErrRevoked):
+			if ierr != nil {
+				t.Fatalf("VerifyIgnoringRevocation refused a token revoked and otherwise valid: %v", ierr)
+			}
+		case !reflect.DeepEqual(ign, claims) || fmt.Sprint(ierr) != fmt.Sprint(err):
+			t.Fatalf("VerifyIgnoringRevocation: %v, %v; Verify: %v, %v", ign, ierr, claims, err)
+		}
 		if err != nil {
 			n := 0
 			for _, s := range sentinels {

@@ -49,20 +49,28 @@ type VerifierConfig struct {
 	// DefaultOpaquePrefix.
 	OpaquePrefix string
 
-	// Revocations, when set, is consulted on every verification (no I/O).
-	// Nil means revocation is not checked: tokens stay valid until exp.
+	// Revocations, when set, is consulted on every Verify, cache hits
+	// included (no I/O). Nil means revocation is not checked: tokens stay
+	// valid until exp.
 	Revocations *Revocations
 
 	// Leeway is the clock skew allowed on exp, nbf and iat. Zero means
 	// DefaultLeeway, a negative value none; at most MaxLeeway.
 	Leeway time.Duration
 
+	// CacheSize bounds the number of verified tokens the Verifier
+	// remembers, so that a token presented again is not verified again
+	// (see "Cache of verified tokens" in the package documentation). Zero
+	// means DefaultCacheSize; a negative value disables the cache.
+	CacheSize int
+
 	// Now is the clock. Nil means time.Now.
 	Now func() time.Time
 }
 
 // Verifier verifies access tokens, JWT or opaque, and returns their claims.
-// It is safe for concurrent use.
+// It caches the JWTs it accepted (see [VerifierConfig.CacheSize]). It is safe
+// for concurrent use.
 type Verifier struct {
 	issuer      string
 	audience    string
@@ -73,6 +81,7 @@ type Verifier struct {
 	revocations *Revocations
 	leeway      time.Duration
 	now         func() time.Time
+	cache       *verifiedCache // nil when disabled
 }
 
 // NewVerifier checks cfg and returns a Verifier.
@@ -128,6 +137,12 @@ func NewVerifier(cfg VerifierConfig) (*Verifier, error) {
 	if v.now == nil {
 		v.now = time.Now
 	}
+	switch {
+	case cfg.CacheSize == 0:
+		v.cache = newVerifiedCache(DefaultCacheSize)
+	case cfg.CacheSize > 0:
+		v.cache = newVerifiedCache(cfg.CacheSize)
+	}
 	return v, nil
 }
 
@@ -148,20 +163,73 @@ func NewVerifier(cfg VerifierConfig) (*Verifier, error) {
 //
 // Verify does no I/O for a JWT with a known kid; ctx serves the opaque
 // lookup and the rate-limited key reload for an unknown kid.
+//
+// Unless [VerifierConfig.CacheSize] is negative, the claims of an accepted
+// JWT are remembered and returned again, without verifying again, while the
+// token is before its exp and not revoked (both checked on every call).
+// Opaque tokens are looked up in the store on every call. The returned
+// claims may be shared between calls and goroutines, and must not be
+// modified.
 func (v *Verifier) Verify(ctx context.Context, tok string) (*Claims, error) {
+	if err := checkTokenSize(tok); err != nil {
+		return nil, err
+	}
+	if v.cache == nil || v.opaque != nil && isOpaqueShape(v.prefix, tok) {
+		// Opaque tokens are never cached: their record in the store is
+		// the authority, and deleting it must bite at once.
+		return v.verify(ctx, tok, v.revocations)
+	}
+	k := cacheKey(tok)
+	now := v.now()
+	if c := v.cache.lookup(&k, now, v.revocations); c != nil {
+		return c, nil
+	}
+	c, err := v.verify(ctx, tok, v.revocations)
+	if err != nil {
+		return nil, err
+	}
+	// A token accepted within the leeway after its exp is not cached.
+	if now.Before(c.ExpiresAt) {
+		v.cache.add(&k, c)
+	}
+	return c, nil
+}
+
+// VerifyIgnoringRevocation verifies tok as [Verifier.Verify] does, every
+// check included, except that it does not consult [VerifierConfig.Revocations]:
+// a revoked token that is otherwise valid is accepted. It neither reads nor
+// fills the cache, and its claims are the caller's own. It is meant for
+// deciding who owns a token that may already be revoked, as RFC 7009
+// revocation does; never use it to admit a request.
+func (v *Verifier) VerifyIgnoringRevocation(ctx context.Context, tok string) (*Claims, error) {
+	if err := checkTokenSize(tok); err != nil {
+		return nil, err
+	}
+	return v.verify(ctx, tok, nil)
+}
+
+// checkTokenSize refuses an empty token or one longer than MaxTokenSize,
+// before it is hashed or parsed.
+func checkTokenSize(tok string) error {
 	if tok == "" {
-		return nil, fmt.Errorf("%w: empty token", ErrMalformed)
+		return fmt.Errorf("%w: empty token", ErrMalformed)
 	}
 	if len(tok) > MaxTokenSize {
-		return nil, fmt.Errorf("%w: longer than %d bytes", ErrMalformed, MaxTokenSize)
+		return fmt.Errorf("%w: longer than %d bytes", ErrMalformed, MaxTokenSize)
 	}
+	return nil
+}
+
+// verify verifies tok without the cache, checking revocation against revs
+// unless it is nil.
+func (v *Verifier) verify(ctx context.Context, tok string, revs *Revocations) (*Claims, error) {
 	if v.opaque != nil && isOpaqueShape(v.prefix, tok) {
-		return v.verifyOpaque(ctx, tok)
+		return v.verifyOpaque(ctx, tok, revs)
 	}
 	if v.keys == nil {
 		return nil, fmt.Errorf("%w: not an opaque token", ErrMalformed)
 	}
-	return v.verifyJWT(ctx, tok)
+	return v.verifyJWT(ctx, tok, revs)
 }
 
 // header is what Verify reads from a JWS protected header.
@@ -211,7 +279,7 @@ func parseHeader(b []byte) (header, error) {
 	return h, err
 }
 
-func (v *Verifier) verifyJWT(ctx context.Context, tok string) (*Claims, error) {
+func (v *Verifier) verifyJWT(ctx context.Context, tok string, revs *Revocations) (*Claims, error) {
 	if strings.Count(tok, ".") != 2 {
 		return nil, fmt.Errorf("%w: not a compact JWS (three dot-separated parts)", ErrMalformed)
 	}
@@ -263,13 +331,13 @@ func (v *Verifier) verifyJWT(ctx context.Context, tok string) (*Claims, error) {
 	if err != nil {
 		return nil, err
 	}
-	if err := v.checkClaims(c, seen); err != nil {
+	if err := v.checkClaims(c, seen, revs); err != nil {
 		return nil, err
 	}
 	return c, nil
 }
 
-func (v *Verifier) verifyOpaque(ctx context.Context, tok string) (*Claims, error) {
+func (v *Verifier) verifyOpaque(ctx context.Context, tok string, revs *Revocations) (*Claims, error) {
 	sum := sha256.Sum256([]byte(tok))
 	rec, err := v.opaque.OpaqueToken(ctx, sum[:])
 	if errors.Is(err, storage.ErrNotFound) {
@@ -285,14 +353,15 @@ func (v *Verifier) verifyOpaque(ctx context.Context, tok string) (*Claims, error
 	if c.ClientID != rec.ClientID {
 		return nil, fmt.Errorf("%w: stored client_id does not match the claims", ErrMalformed)
 	}
-	if err := v.checkClaims(c, seen); err != nil {
+	if err := v.checkClaims(c, seen, revs); err != nil {
 		return nil, err
 	}
 	return c, nil
 }
 
-// checkClaims validates decoded claims at the verifier's now.
-func (v *Verifier) checkClaims(c *Claims, seen uint16) error {
+// checkClaims validates decoded claims at the verifier's now, and checks
+// them against revs unless it is nil.
+func (v *Verifier) checkClaims(c *Claims, seen uint16, revs *Revocations) error {
 	if seen&hasIss == 0 || c.Issuer != v.issuer {
 		return fmt.Errorf("%w: iss %s", ErrWrongIssuer, safeName(c.Issuer))
 	}
@@ -320,7 +389,7 @@ func (v *Verifier) checkClaims(c *Claims, seen uint16) error {
 	if now.Add(v.leeway).Before(c.IssuedAt) {
 		return fmt.Errorf("%w: iat %s is in the future", ErrNotYetValid, c.IssuedAt.Format(time.RFC3339))
 	}
-	if v.revocations != nil && v.revocations.Revoked(c) {
+	if revs != nil && revs.Revoked(c) {
 		return fmt.Errorf("%w: jti or client revoked", ErrRevoked)
 	}
 	return nil
