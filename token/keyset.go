@@ -243,6 +243,9 @@ func runEvery(ctx context.Context, every time.Duration, f func(context.Context) 
 		case <-ctx.Done():
 			return ctx.Err()
 		case <-t.C:
+			if ctx.Err() != nil {
+				return ctx.Err() // select picks at random when both are ready
+			}
 			// A run cut short because ctx ended is not a failure: Run is
 			// stopping, and onError must not hear of it (a spurious error
 			// at every clean shutdown otherwise).

@@ -22,7 +22,10 @@ type blockingStore struct {
 func (s *blockingStore) RevocationsSince(ctx context.Context, since time.Time, limit int) ([]storage.Revocation, error) {
 	select {
 	case <-s.armed:
-		s.blocked <- struct{}{}
+		select {
+		case s.blocked <- struct{}{}:
+		case <-ctx.Done():
+		}
 		<-ctx.Done()
 		return nil, fmt.Errorf("reading revocations: %w", ctx.Err())
 	default:
