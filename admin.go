@@ -6,8 +6,11 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"net/url"
+	"strconv"
 	"time"
 
+	"github.com/keyturn/keyturn/internal/oauthreq"
 	"github.com/keyturn/keyturn/keys"
 	"github.com/keyturn/keyturn/middleware"
 	"github.com/keyturn/keyturn/scope"
@@ -39,11 +42,22 @@ type adminAPI struct {
 //   - POST {AdminPath} (scope write:api_keys), a JSON body {"name", "scope",
 //     "token_lifetime"}: 201 with the new key, its secret shown this once.
 //     The scope must lie within the caller's token scope (403
-//     insufficient_scope otherwise).
+//     insufficient_scope otherwise). The body is read as strictly as the
+//     token endpoint reads JSON: one object, no member twice (also when
+//     escaped), no other member, nothing after it (400 invalid_request
+//     otherwise); null stands for a member left out. A name holding a
+//     control character is refused (see keys.CreateParams.Name).
 //   - GET {AdminPath} (read:api_keys): every key, revoked ones included,
 //     never a secret or hash.
 //   - DELETE {AdminPath}/{id} (write:api_keys): 204, again 204; 404 for an
 //     unknown id. Every token of the key is refused from the next request on.
+//     Only the key's owner (the key or user whose token created it) or a
+//     caller whose token scope covers the key's scope (who could have
+//     created it) may revoke it; anyone else gets 403 insufficient_scope
+//     and the key stays valid. With ?cascade=true every key the key
+//     created is revoked too, transitively (keys.Manager.RevokeCascade);
+//     ?cascade=false or no cascade revokes only the key, any other value
+//     is 400 invalid_request.
 //
 // The handler matches the full request path, so mount it for both the path
 // and its subtree: mux.Handle("/v1/api_keys", h) and
@@ -99,43 +113,74 @@ const (
 	defaultLifetime = 900
 )
 
+// createRequest is the body of POST /v1/api_keys.
+type createRequest struct {
+	name, scope string
+	lifetime    int64
+}
+
+// readCreate reads the body of POST /v1/api_keys with oauthreq's strict
+// JSON reader. Its errors are fixed descriptions, fit for the client.
+func readCreate(w http.ResponseWriter, r *http.Request) (createRequest, error) {
+	req := createRequest{lifetime: defaultLifetime}
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxAdminBody))
+	if err != nil {
+		return req, errors.New("the body is too large or could not be read")
+	}
+	err = oauthreq.ReadJSONObject(string(body), func(name, v string) error {
+		if v == "null" {
+			return nil // as if left out
+		}
+		var ok bool
+		switch name {
+		case "name":
+			if req.name, ok = oauthreq.UnquoteJSON(v); !ok {
+				return errors.New("name must be a string")
+			}
+		case "scope":
+			if req.scope, ok = oauthreq.UnquoteJSON(v); !ok {
+				return errors.New("scope must be a string")
+			}
+		case "token_lifetime":
+			if req.lifetime, err = strconv.ParseInt(v, 10, 64); err != nil {
+				return errors.New("token_lifetime must be a whole number of seconds")
+			}
+		default:
+			return errors.New("the body may hold only name, scope and token_lifetime")
+		}
+		return nil
+	})
+	var e *oauthreq.Error
+	if errors.As(err, &e) {
+		return req, errors.New(e.Description)
+	}
+	return req, err
+}
+
 // create handles POST /v1/api_keys: {"name", "scope", "token_lifetime"}.
 func (a *adminAPI) create(w http.ResponseWriter, r *http.Request) {
 	claims, _ := token.FromContext(r.Context())
-	var req struct {
-		Name          string  `json:"name"`
-		Scope         *string `json:"scope"`
-		TokenLifetime *int64  `json:"token_lifetime"`
-	}
-	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, maxAdminBody))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(&req); err != nil {
-		badRequest(w, "the body must be a JSON object with name, scope and token_lifetime")
+	req, err := readCreate(w, r)
+	if err != nil {
+		badRequest(w, err.Error())
 		return
 	}
-	if _, err := dec.Token(); err != io.EOF {
-		badRequest(w, "the body must hold one JSON object")
-		return
-	}
-	if req.Scope == nil || *req.Scope == "" {
+	if req.scope == "" {
 		badRequest(w, "scope is required")
 		return
 	}
-	set, err := scope.Parse(*req.Scope)
+	set, err := scope.Parse(req.scope)
 	if err != nil {
 		badRequest(w, "scope is malformed")
 		return
 	}
-	lifetime := int64(defaultLifetime)
-	if req.TokenLifetime != nil {
-		lifetime = *req.TokenLifetime
-	}
+	lifetime := req.lifetime
 	if lifetime < minLifetime || lifetime > maxLifetime {
 		badRequest(w, "token_lifetime must be from 60 to 86400 seconds")
 		return
 	}
 	key, rec, err := a.keys.Create(r.Context(), keys.CreateParams{
-		Name: req.Name, Owner: a.owner(claims), Scope: set, TokenLifetime: time.Duration(lifetime) * time.Second,
+		Name: req.name, Owner: a.owner(claims), Scope: set, TokenLifetime: time.Duration(lifetime) * time.Second,
 	}, claims.Scope)
 	switch {
 	case errors.Is(err, keys.ErrScopeExceedsCeiling):
@@ -145,14 +190,14 @@ func (a *adminAPI) create(w http.ResponseWriter, r *http.Request) {
 			Description: "the requested scope exceeds the scope of your token", Scope: set.String(), Err: err})
 		return
 	case errors.Is(err, keys.ErrInvalidParams):
-		badRequest(w, "name is too long or a parameter is out of range")
+		badRequest(w, "name is too long or holds a control character, or a parameter is out of range")
 		return
 	case err != nil:
 		a.log.Error("keyturn: creating an api key", "err", err)
 		serverError(w)
 		return
 	}
-	a.log.Info("keyturn: api key created", "id", rec.ID, "by", claims.ClientID, "scope", set.String(),
+	a.log.Info("keyturn: api key created", "id", rec.ID, "by", a.owner(claims), "scope", set.String(),
 		"token_lifetime", lifetime)
 	writeAdminJSON(w, http.StatusCreated, struct {
 		keyJSON
@@ -181,26 +226,90 @@ func (a *adminAPI) list(w http.ResponseWriter, r *http.Request) {
 		}
 		after = page[len(page)-1].ID
 	}
-	a.log.Info("keyturn: api keys listed", "by", claims.ClientID, "count", len(out))
+	a.log.Info("keyturn: api keys listed", "by", a.owner(claims), "count", len(out))
 	writeAdminJSON(w, http.StatusOK, map[string]any{"api_keys": out})
 }
 
-// revoke handles DELETE /v1/api_keys/{id}: 204 (again 204), 404 if unknown.
-// Every token minted from the key is refused from the next request on.
+// errMayNotRevoke is the cause logged when a revocation is refused.
+var errMayNotRevoke = errors.New("keyturn: the caller neither owns the key nor holds its scope")
+
+// mayRevoke reports whether the caller, holding the token c, may revoke
+// the key k: it owns k (k was created with a token of the caller's key or
+// user), or its token's scope covers k's, so that it could have created k.
+func (a *adminAPI) mayRevoke(c *token.Claims, k keys.Record) bool {
+	return k.Owner != "" && k.Owner == a.owner(c) || c.Scope.Covers(k.Scope)
+}
+
+// cascadeParam reads the cascade query parameter: absent or "false" is
+// false, "true" is true; anything else (another value, the parameter
+// twice, a malformed query) is not ok.
+func cascadeParam(rawQuery string) (cascade, ok bool) {
+	q, err := url.ParseQuery(rawQuery)
+	if err != nil {
+		return false, false
+	}
+	switch v := q["cascade"]; {
+	case len(v) == 0:
+		return false, true
+	case len(v) > 1:
+		return false, false
+	case v[0] == "true":
+		return true, true
+	case v[0] == "false":
+		return false, true
+	}
+	return false, false
+}
+
+// revoke handles DELETE /v1/api_keys/{id}[?cascade=true]: 204 (again 204),
+// 404 if unknown, 403 if the caller may not revoke the key. Every token
+// minted from a revoked key is refused from the next request on.
 func (a *adminAPI) revoke(w http.ResponseWriter, r *http.Request) {
 	claims, _ := token.FromContext(r.Context())
+	cascade, ok := cascadeParam(r.URL.RawQuery)
+	if !ok {
+		badRequest(w, "cascade must be true or false")
+		return
+	}
 	id := r.PathValue("id")
-	err := a.keys.Revoke(r.Context(), id)
+	rec, err := a.keys.Get(r.Context(), id)
 	switch {
 	case errors.Is(err, storage.ErrNotFound):
 		writeAdminJSON(w, http.StatusNotFound, errorJSON{Error: "not_found", Description: "no API key has this id"})
 		return
 	case err != nil:
-		a.log.Error("keyturn: revoking an api key", "err", err)
+		a.log.Error("keyturn: revoking an api key", "id", id, "err", err)
 		serverError(w)
 		return
 	}
-	a.log.Info("keyturn: api key revoked", "id", id, "by", claims.ClientID)
+	by := a.owner(claims)
+	if !a.mayRevoke(claims, rec) {
+		// As for creation: the caller's token lacks the scope the request
+		// needs. The key's scope is not named: the caller may not read it.
+		a.refuse(w, r, &middleware.Error{Status: http.StatusForbidden, Code: "insufficient_scope",
+			Description: "only the key's owner or a token whose scope covers the key's scope may revoke it",
+			Err:         errMayNotRevoke})
+		return
+	}
+	var revoked []string
+	if cascade {
+		revoked, err = a.keys.RevokeCascade(r.Context(), id)
+	} else if err = a.keys.Revoke(r.Context(), id); err == nil {
+		revoked = []string{id}
+	}
+	for _, k := range revoked {
+		if k == id {
+			a.log.Info("keyturn: api key revoked", "id", k, "by", by, "cascade", cascade)
+		} else {
+			a.log.Info("keyturn: api key revoked", "id", k, "by", by, "cascade_from", id)
+		}
+	}
+	if err != nil {
+		a.log.Error("keyturn: revoking an api key", "id", id, "by", by, "cascade", cascade,
+			"revoked", len(revoked), "err", err)
+		serverError(w)
+		return
+	}
 	w.WriteHeader(http.StatusNoContent)
 }
 

@@ -25,7 +25,8 @@ var (
 	// its creator does not hold. Hosts answer it as a 403 insufficient_scope.
 	ErrScopeExceedsCeiling = errors.New("keyturn/keys: scope exceeds the creator's")
 	// ErrInvalidParams reports invalid [CreateParams] (empty scope, token
-	// lifetime out of range, expiry in the past, over-long name) or an
+	// lifetime out of range, expiry in the past, over-long name or one with
+	// a control character) or an
 	// over-long List cursor. Hosts answer it as a 400 invalid_request.
 	ErrInvalidParams = errors.New("keyturn/keys: invalid parameters")
 )
@@ -201,7 +202,14 @@ func record(k storage.Key, sc scope.Set) Record {
 
 // CreateParams describe a key to create.
 type CreateParams struct {
-	// Name is a label for people, at most MaxNameLen bytes of UTF-8.
+	// Name is a label for people, at most MaxNameLen bytes of UTF-8. It
+	// may not hold a control character (C0, DEL or C1: U+0000–U+001F,
+	// U+007F–U+009F), a line or paragraph separator (U+2028, U+2029) or a
+	// bidi embedding, override or isolate control (U+202A–U+202E,
+	// U+2066–U+2069): names are shown in terminals, logs and pages, and
+	// these could rewrite them or the text around them. Other text is kept
+	// as given, right-to-left scripts, their marks (U+200E, U+200F, U+061C)
+	// and joiners included.
 	Name string
 	// Owner identifies the creator, at most MaxOwnerLen bytes of UTF-8.
 	Owner string
@@ -215,6 +223,23 @@ type CreateParams struct {
 	ExpiresAt time.Time
 }
 
+// validName reports whether name may be a key's name (see
+// CreateParams.Name).
+func validName(name string) bool {
+	if !utf8.ValidString(name) {
+		return false
+	}
+	for _, r := range name {
+		switch {
+		case r < 0x20, 0x7f <= r && r <= 0x9f, // C0, DEL, C1
+			r == 0x2028, r == 0x2029, // line and paragraph separators
+			0x202a <= r && r <= 0x202e, 0x2066 <= r && r <= 0x2069: // bidi controls
+			return false
+		}
+	}
+	return true
+}
+
 // Create makes a new key and stores its record. ceiling is the scope the
 // creator holds (for example the scope of the access token that called the
 // admin API); a scope it does not cover is refused with
@@ -222,8 +247,9 @@ type CreateParams struct {
 // [ErrInvalidParams]. Create returns the key, which must be shown to its
 // owner now because only its hash is kept, and its record.
 func (m *Manager) Create(ctx context.Context, p CreateParams, ceiling scope.Set) (Key, Record, error) {
-	if len(p.Name) > MaxNameLen || !utf8.ValidString(p.Name) {
-		return Key{}, Record{}, fmt.Errorf("%w: name must be at most %d bytes of UTF-8", ErrInvalidParams, MaxNameLen)
+	if len(p.Name) > MaxNameLen || !validName(p.Name) {
+		return Key{}, Record{}, fmt.Errorf("%w: name must be at most %d bytes of UTF-8 without control characters",
+			ErrInvalidParams, MaxNameLen)
 	}
 	if len(p.Owner) > MaxOwnerLen || !utf8.ValidString(p.Owner) {
 		return Key{}, Record{}, fmt.Errorf("%w: owner must be at most %d bytes of UTF-8", ErrInvalidParams, MaxOwnerLen)
@@ -366,4 +392,114 @@ func (m *Manager) Revoke(ctx context.Context, id string) error {
 		}
 	}
 	return nil
+}
+
+// maxCascadePasses bounds how many times RevokeCascade lists every key.
+const maxCascadePasses = 4
+
+// RevokeCascade revokes the key with the given id and every key it created,
+// transitively: the keys whose Owner is its id, the keys whose Owner is one
+// of theirs, and so on (an Owner naming a user is not a key and starts no
+// branch). It returns the ids it revoked, the given one first and every
+// key after the key that created it. It is meant for cleaning up after a
+// key was stolen: whoever may revoke a key may revoke what it created.
+//
+// Each key is revoked as by [Manager.Revoke], the [Revoker] told every
+// time. A key that fails to be revoked does not stop the others; the
+// error then reports how many failed, and the returned ids leave them out.
+// RevokeCascade never returns a nil error while a key it found is left
+// unrevoked, and running it again finishes a job that failed part-way:
+// revoking a revoked key succeeds (and tells the Revoker again).
+//
+// The store keeps no index by owner, so each pass lists every key once
+// (holding the ids of the keys that have a key as Owner in memory) and
+// revokes the descendants not yet revoked, parents first. Passes repeat
+// until one finds no new descendant, so that a key made by a descendant
+// while the cascade ran is found too; after maxCascadePasses passes that
+// all found new keys, RevokeCascade gives up with an error. Cycles of
+// owners, which Create cannot make but a store may hold, end.
+//
+// A missing key is an error wrapping [storage.ErrNotFound], and nothing is
+// revoked.
+func (m *Manager) RevokeCascade(ctx context.Context, id string) ([]string, error) {
+	var (
+		revoked  []string
+		failed   int
+		firstErr error
+	)
+	revoke := func(id string) {
+		if err := m.Revoke(ctx, id); err != nil {
+			if failed++; firstErr == nil {
+				firstErr = err
+			}
+			return
+		}
+		revoked = append(revoked, id)
+	}
+	result := func(err error) ([]string, error) {
+		if failed > 0 {
+			err = errors.Join(fmt.Errorf("keyturn/keys: cascade from key %s: %d keys not revoked: %w", id, failed, firstErr), err)
+		}
+		return revoked, err
+	}
+	if err := m.Revoke(ctx, id); errors.Is(err, storage.ErrNotFound) {
+		return nil, err
+	} else if err != nil {
+		failed, firstErr = 1, err
+	} else {
+		revoked = append(revoked, id)
+	}
+	done := map[string]bool{id: true} // every key this call tried to revoke
+	for pass := 1; ; pass++ {
+		children, err := m.children(ctx)
+		if err != nil {
+			return result(fmt.Errorf("keyturn/keys: cascade from key %s: %w", id, err))
+		}
+		fresh := 0
+		seen := map[string]bool{id: true}
+		for queue := []string{id}; len(queue) > 0; queue = queue[1:] {
+			for _, c := range children[queue[0]] {
+				if seen[c] {
+					continue
+				}
+				seen[c] = true
+				queue = append(queue, c)
+				if !done[c] {
+					done[c] = true
+					fresh++
+					revoke(c)
+				}
+			}
+		}
+		if fresh == 0 {
+			return result(nil)
+		}
+		if pass == maxCascadePasses {
+			return result(fmt.Errorf("keyturn/keys: cascade from key %s: keys were still being created after %d passes", id, pass))
+		}
+	}
+}
+
+// children lists every key and returns, for each key id that is some
+// key's Owner, the ids of the keys it owns.
+func (m *Manager) children(ctx context.Context) (map[string][]string, error) {
+	out := map[string][]string{}
+	for after := ""; ; {
+		page, err := m.store.Keys(ctx, after, MaxListLimit)
+		if err != nil {
+			return nil, fmt.Errorf("listing keys: %w", err)
+		}
+		for _, k := range page {
+			if k.ID <= after {
+				return nil, errors.New("listing keys: the store returned keys out of order")
+			}
+			after = k.ID
+			if len(k.Owner) == IDLen && isBase62(k.Owner) {
+				out[k.Owner] = append(out[k.Owner], k.ID)
+			}
+		}
+		if len(page) < MaxListLimit {
+			return out, nil
+		}
+	}
 }

@@ -33,6 +33,11 @@ type fakeStore struct {
 	limits  []int         // every Keys limit, as received
 	afters  []string      // every Keys cursor, as received
 	err     error         // returned by every method when set
+	// revokeErr, when it holds an id, is what RevokeKey of that id returns.
+	revokeErr map[string]error
+	// onKeys, when set, runs at the start of every Keys call, with the
+	// lock held.
+	onKeys func(*fakeStore)
 }
 
 var _ storage.KeyStore = (*fakeStore)(nil)
@@ -98,6 +103,9 @@ func (s *fakeStore) Keys(ctx context.Context, after string, limit int) ([]storag
 	s.calls["Keys"]++
 	s.limits = append(s.limits, limit)
 	s.afters = append(s.afters, after)
+	if s.onKeys != nil {
+		s.onKeys(s)
+	}
 	if s.err != nil {
 		return nil, s.err
 	}
@@ -125,6 +133,9 @@ func (s *fakeStore) RevokeKey(ctx context.Context, id string, at time.Time) erro
 	s.revokes = append(s.revokes, at)
 	if s.err != nil {
 		return s.err
+	}
+	if err := s.revokeErr[id]; err != nil {
+		return err
 	}
 	k, ok := s.recs[id]
 	if !ok {
@@ -419,6 +430,46 @@ func TestCreateInvalidParams(t *testing.T) {
 				t.Error("a refused Create returned a key or reached the store")
 			}
 		})
+	}
+}
+
+// Issue 11, finding 8: names with NUL and ANSI escape characters were
+// stored and shown. A name may not hold a control character (C0, DEL, C1),
+// a line or paragraph separator, or a bidi embedding, override or isolate
+// control; everything else that is UTF-8 is kept as given.
+func TestCreateRefusesControlCharactersInName(t *testing.T) {
+	var refused []rune
+	for r := rune(0); r < 0x20; r++ {
+		refused = append(refused, r)
+	}
+	for r := rune(0x7f); r <= 0x9f; r++ {
+		refused = append(refused, r)
+	}
+	refused = append(refused, 0x2028, 0x2029, 0x202a, 0x202b, 0x202c, 0x202d, 0x202e, 0x2066, 0x2067, 0x2068, 0x2069)
+	sc := scope.MustParse("read:users")
+	f := newFixture(t)
+	for _, r := range refused {
+		for _, name := range []string{string(r), "a" + string(r) + "b", "key " + string(r)} {
+			if _, _, err := f.m.Create(context.Background(), keys.CreateParams{Name: name, Scope: sc}, admin); !errors.Is(err, keys.ErrInvalidParams) {
+				t.Errorf("name %+q: err = %v, want ErrInvalidParams", name, err)
+			}
+		}
+	}
+	// Not UTF-8: a surrogate, an over-long NUL, a lone C1 byte.
+	for _, name := range []string{"\xed\xa0\x80", "a\xc0\x80", "\x9b[0m"} {
+		if _, _, err := f.m.Create(context.Background(), keys.CreateParams{Name: name, Scope: sc}, admin); !errors.Is(err, keys.ErrInvalidParams) {
+			t.Errorf("name %+q: err = %v, want ErrInvalidParams", name, err)
+		}
+	}
+	if n := f.store.count("CreateKey"); n != 0 {
+		t.Errorf("%d refused names reached the store", n)
+	}
+	for _, name := range []string{"", "billing \u2014 prod", "Zo\u00eb", "\u65e5\u672c", "\u05e9\u05dc\u05d5\u05dd\u200f",
+		"\U0001F469\u200d\U0001F4BB", "\u00a0nbsp", "\u200e\u061c marks", "\ufeffbom", "\u00ff\u0100"} {
+		_, rec, err := f.m.Create(context.Background(), keys.CreateParams{Name: name, Scope: sc}, admin)
+		if err != nil || rec.Name != name {
+			t.Errorf("name %+q: %q, %v", name, rec.Name, err)
+		}
 	}
 }
 

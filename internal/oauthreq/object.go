@@ -1,0 +1,89 @@
+package oauthreq
+
+import "unicode/utf8"
+
+// ReadJSONObject reads s, a JSON body other than an OAuth request's (the
+// key admin API's, say), as strictly as [Parse] reads JSON bodies: one
+// object, strict RFC 8259 with no byte-order mark, UTF-8 without lone
+// surrogate escapes, no member name twice (compared after unescaping), at
+// most MaxParams members, nesting at most 32 levels, nothing after the
+// object. It calls member for each member in order with the unescaped name
+// and the value's JSON text as sent, already validated; [UnquoteJSON]
+// reads a string value. It returns member's first error as is; every other
+// refusal is an [*Error] with Code InvalidRequest and a fixed description.
+func ReadJSONObject(s string, member func(name, value string) error) error {
+	if !utf8.ValidString(s) {
+		return badRequest("the JSON body is not UTF-8")
+	}
+	p := jsonReader{s: s}
+	p.ws()
+	if p.next() != '{' {
+		return badRequest("the JSON body is not an object")
+	}
+	p.i++
+	p.ws()
+	var names [MaxParams]string
+	n := 0
+	if p.next() == '}' {
+		p.i++
+	} else {
+		for {
+			p.ws()
+			name, ok := p.str()
+			if !ok {
+				return malformedJSON()
+			}
+			p.ws()
+			if p.next() != ':' {
+				return malformedJSON()
+			}
+			p.i++
+			p.ws()
+			if n == len(names) {
+				return badRequest("the JSON body has too many members")
+			}
+			for _, seen := range names[:n] {
+				if seen == name {
+					return badRequest("a JSON member is repeated")
+				}
+			}
+			names[n] = name
+			n++
+			start := p.i
+			if !p.skip(2) {
+				return malformedJSON()
+			}
+			if err := member(name, s[start:p.i]); err != nil {
+				return err
+			}
+			p.ws()
+			switch p.next() {
+			case ',':
+				p.i++
+				continue
+			case '}':
+				p.i++
+			default:
+				return malformedJSON()
+			}
+			break
+		}
+	}
+	p.ws()
+	if p.i != len(p.s) {
+		return badRequest("the JSON body has data after the object")
+	}
+	return nil
+}
+
+// UnquoteJSON returns the string that the JSON string text v (a value as
+// [ReadJSONObject] passes it) stands for, and whether v is exactly one
+// string; if not, it returns "" and false.
+func UnquoteJSON(v string) (string, bool) {
+	p := jsonReader{s: v}
+	s, ok := p.str()
+	if !ok || p.i != len(v) {
+		return "", false
+	}
+	return s, true
+}
