@@ -235,8 +235,8 @@ func FuzzParse(f *testing.F) {
 // least of two runs (costtest.Allocated): allocation by anything else in
 // the process can only add, and a fuzzing worker is a process of its own
 // running one input at a time, so noise is rare and the minimum hides it.
-// The bound's fixed part (8 KiB, four times what a small request costs)
-// absorbs the rest. This costs some 100 µs per input, which is why
+// The bound's fixed part (8 KiB, many times the under 1 KiB that a small
+// request costs) absorbs the rest. This costs some 100 µs per input, which is why
 // FuzzParse only screens.
 func FuzzParseCost(f *testing.F) {
 	f.Add([]byte(`{"x":["\n","\n","\n"]}`), jsonCT, basic(cbID, cbSecret), "", uint8(0xff))
