@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/keyturn/keyturn/internal/costtest"
 	"github.com/keyturn/keyturn/scope"
 )
 
@@ -17,6 +18,14 @@ type allowAll struct{}
 
 func (allowAll) Allow(*http.Request, string) time.Duration { return 0 }
 func (allowAll) Fail(*http.Request, string)                {}
+
+// endpointCost bounds what serving one request may allocate: 16 bytes per
+// byte of Content-Type, Authorization and body, about three times the
+// most a hostile request was measured to cost (a 60 KiB form of escaped
+// UTF-8, 5 per byte), and 128 KiB whatever the request, about twice the
+// costliest small one (a password grant: the test users' argon2id takes
+// 64 KiB; issuing a token takes some 4 KiB).
+var endpointCost = costtest.Bound{PerByte: 16, Fixed: 128 << 10}
 
 // fuzzPaths are the handlers FuzzEndpoint sends to, chosen by its first
 // argument.
@@ -31,7 +40,9 @@ var fuzzPaths = [...]string{"/token", "/authorization", "/introspect", "/revoke"
 // but 200, a challenge on every 401, and never repeats a fixture secret.
 // A token that is issued verifies, belongs to a fixture client or user,
 // carries no more than that client may hold, and its response states
-// exactly the token's scope and lifetime.
+// exactly the token's scope and lifetime. Serving the request allocates
+// within endpointCost: measured cheaply, and confirmed precisely only when
+// it seems exceeded (see costtest.Bound.Check).
 func FuzzEndpoint(f *testing.F) {
 	f.Add(uint8(0), formType, basicAuth(cbID, cbSecret), "grant_type=client_credentials&scope=read")
 	f.Add(uint8(0), formType, "", "grant_type=client_credentials&client_id=cp&client_secret=cp-secret")
@@ -58,14 +69,21 @@ func FuzzEndpoint(f *testing.F) {
 	f.Fuzz(func(t *testing.T, path uint8, contentType, authorization, body string) {
 		e := fuzzEnv
 		e.events.reset()
-		r := httptest.NewRequest(http.MethodPost, "https://as.test"+fuzzPaths[int(path)%len(fuzzPaths)], strings.NewReader(body))
-		if contentType != "" {
-			r.Header.Set("Content-Type", contentType)
+		var r *http.Request
+		var res *result
+		n := len(contentType) + len(authorization) + len(body)
+		if cost, ok := endpointCost.Check(n, func() func() {
+			r = httptest.NewRequest(http.MethodPost, "https://as.test"+fuzzPaths[int(path)%len(fuzzPaths)], strings.NewReader(body))
+			if contentType != "" {
+				r.Header.Set("Content-Type", contentType)
+			}
+			if authorization != "" {
+				r.Header.Set("Authorization", authorization)
+			}
+			return func() { res = e.do(r) }
+		}); !ok {
+			t.Fatalf("serving %d request bytes allocated %s, want at most %d B", n, cost, endpointCost.Bytes(n))
 		}
-		if authorization != "" {
-			r.Header.Set("Authorization", authorization)
-		}
-		res := e.do(r)
 		if res.Code >= 500 {
 			t.Fatalf("status %d: %s", res.Code, res.Body)
 		}

@@ -48,3 +48,35 @@ func BenchmarkParse(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkParseHostileJSON parses some of the hostile bodies of
+// TestFinding1_QuadraticJSONAllocation: the finding's, and the costliest
+// that Parse reads to the end.
+func BenchmarkParseHostileJSON(b *testing.B) {
+	shapes := map[string]bool{
+		"escaped strings in an unknown array":      true, // the finding's body
+		"long escaped strings in an unknown array": true,
+		"long escaped unknown names":               true,
+		"long escaped known string":                true,
+		"deep nesting within the value limit":      true,
+		"many literals":                            true,
+	}
+	for _, c := range hostileBodies(hostileSize) {
+		if !shapes[c.name] {
+			continue
+		}
+		b.Run(strings.ReplaceAll(c.name, " ", "_"), func(b *testing.B) {
+			r := hostileRequest(c.ct, "", false)
+			body := new(rewindBody)
+			b.SetBytes(int64(len(c.body)))
+			b.ReportAllocs()
+			for b.Loop() {
+				body.Reset(c.body)
+				r.Body, r.ContentLength = body, int64(len(c.body))
+				// Whether it is accepted, TestFinding1_QuadraticJSONAllocation
+				// checks.
+				Parse(nil, r, hostileOptions)
+			}
+		})
+	}
+}

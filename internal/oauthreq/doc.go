@@ -53,14 +53,18 @@
 //     [TOK-06, TOK-07].
 //   - JSON bodies are one object, strict RFC 8259 with no byte-order mark:
 //     duplicate member names (compared after unescaping), invalid UTF-8,
-//     lone surrogate escapes, trailing data or nesting deeper than 32
-//     levels are invalid_request. Known members must be strings (resource
-//     a string or an array of strings); null is not a string. Unknown
-//     members are skipped after validation. Two extensions exist in JSON
-//     only, so that form requests stay pure RFC 6749: "key" carries an API
-//     key with [Options.AllowBodyKey], and "response_type" stands for
-//     grant_type with [Options.AllowResponseTypeAlias] (both present and
-//     different is invalid_request). Elsewhere they are unknown members.
+//     lone surrogate escapes, trailing data, nesting deeper than 32
+//     levels, more than 1024 values in all (the object, every member's
+//     value and everything inside one, unknown members included) or a
+//     number longer than 64 bytes are invalid_request. Known members must
+//     be strings (resource a string or an array of strings); null is not
+//     a string. Unknown members are validated, not decoded, and skipped;
+//     parsing costs time and memory linear in the body. Two extensions
+//     exist in JSON only, so that form requests stay pure RFC 6749: "key"
+//     carries an API key with [Options.AllowBodyKey], and "response_type"
+//     stands for grant_type with [Options.AllowResponseTypeAlias] (both
+//     present and different is invalid_request). Elsewhere they are
+//     unknown members.
 //   - Authorization: at most one header field; the scheme is
 //     case-insensitive [TOK-19] and followed by one or more spaces and a
 //     token68. Basic is decoded with strict base64, split at the first

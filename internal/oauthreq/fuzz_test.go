@@ -12,6 +12,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/google/go-cmp/cmp"
+	"github.com/keyturn/keyturn/internal/costtest"
 )
 
 // fuzzOptions turns a byte into Options, one switch per bit.
@@ -98,6 +99,24 @@ func encode(req *Request) *http.Request {
 	return fuzzRequest(body, ct, auth, "")
 }
 
+// fuzzBound is the cost allowed to one Parse of a fuzzed request, and the
+// number of input bytes it is measured against: every byte of the request
+// that Parse reads. In bytes it is parseCost. In allocations it is
+// maxParseAllocs, what a body may cost, plus one per byte of the query
+// and the Content-Type, which Parse reads segment by segment (the server's
+// header limit bounds them).
+func fuzzBound(body []byte, contentType, authorization, query string) (costtest.Bound, int) {
+	b := parseCost
+	b.Allocs = maxParseAllocs + uint64(len(query)+len(contentType))
+	return b, len(body) + len(contentType) + len(authorization) + len(query)
+}
+
+// FuzzParse checks what Parse returns: errors that are *Error and leak
+// nothing, requests consistent with their source and read as the standard
+// library reads them, and a round trip through encode. Parse must also
+// allocate within fuzzBound; that is measured cheaply and only confirmed
+// precisely when it seems exceeded (see costtest.Bound.Check), so that it
+// slows the fuzzer little. FuzzParseCost measures every input precisely.
 func FuzzParse(f *testing.F) {
 	f.Add([]byte("grant_type=client_credentials&scope=read"), formCT, basic(cbID, "p@ss w+rd%/=:é"), "", uint8(0xff))
 	f.Add([]byte(`{"client_id":"a","client_secret":"b","grant_type":"client_credentials"}`), jsonCT, "", "", uint8(0xff))
@@ -105,7 +124,15 @@ func FuzzParse(f *testing.F) {
 	f.Add([]byte("scope=%zz&scope=a"), "application/x-www-form-urlencoded; charset=UTF-8", "Basic !!!", "grant_type=x", uint8(0x02))
 	f.Fuzz(func(t *testing.T, body []byte, contentType, authorization, query string, bits uint8) {
 		o := fuzzOptions(bits)
-		req, err := Parse(nil, fuzzRequest(body, contentType, authorization, query), o)
+		var req *Request
+		var err error
+		bound, n := fuzzBound(body, contentType, authorization, query)
+		if cost, ok := bound.Check(n, func() func() {
+			r := fuzzRequest(body, contentType, authorization, query)
+			return func() { req, err = Parse(nil, r, o) }
+		}); !ok {
+			t.Fatalf("Parse of %d input bytes allocated %s, want at most %d B in %d allocs", n, cost, bound.Bytes(n), bound.Allocs)
+		}
 		if err != nil {
 			if req != nil {
 				t.Fatalf("request %v beside error %v", req, err)
@@ -194,6 +221,42 @@ func FuzzParse(f *testing.F) {
 		}
 		if diff := cmp.Diff(req, again); diff != "" {
 			t.Fatalf("round trip differs (-first +again):\n%s", diff)
+		}
+	})
+}
+
+// FuzzParseCost is a fuzz target whose oracle is cost: Parse, whatever the
+// request, allocates within fuzzBound of its size. The seed corpus holds
+// the hostile bodies of TestFinding1_QuadraticJSONAllocation, at 4 KiB:
+// large enough that the finding's quadratic allocation exceeds the bound
+// many times over (at n bytes it allocated about n²/10).
+//
+// Every input is measured precisely, with runtime.ReadMemStats, as the
+// least of two runs (costtest.Allocated): allocation by anything else in
+// the process can only add, and a fuzzing worker is a process of its own
+// running one input at a time, so noise is rare and the minimum hides it.
+// The bound's fixed part (8 KiB, many times the under 1 KiB that a small
+// request costs) absorbs the rest. This costs some 100 µs per input, which is why
+// FuzzParse only screens.
+func FuzzParseCost(f *testing.F) {
+	f.Add([]byte(`{"x":["\n","\n","\n"]}`), jsonCT, basic(cbID, cbSecret), "", uint8(0xff))
+	f.Add([]byte("grant_type=client_credentials&scope=%0A%0A"), formCT, "", "a%41=1&b", uint8(0xff))
+	f.Fuzz(func(t *testing.T, body []byte, contentType, authorization, query string, bits uint8) {
+		o := fuzzOptions(bits)
+		var err error
+		bound, n := fuzzBound(body, contentType, authorization, query)
+		cost := costtest.Allocated(2, func() func() {
+			r := fuzzRequest(body, contentType, authorization, query)
+			return func() { _, err = Parse(nil, r, o) }
+		})
+		if cost.Bytes > bound.Bytes(n) || cost.Allocs > bound.Allocs {
+			t.Fatalf("Parse of %d input bytes allocated %s (%.1f B per byte), want at most %d B in %d allocs",
+				n, cost, float64(cost.Bytes)/float64(max(n, 1)), bound.Bytes(n), bound.Allocs)
+		}
+		if err != nil {
+			if _, ok := errors.AsType[*Error](err); !ok {
+				t.Fatalf("error %T is not an *Error", err)
+			}
 		}
 	})
 }

@@ -1,6 +1,7 @@
 package oauthreq
 
 import (
+	"strings"
 	"unicode/utf16"
 	"unicode/utf8"
 )
@@ -8,13 +9,42 @@ import (
 // A hand-written reader, because encoding/json accepts duplicate member
 // names (last wins), replaces invalid UTF-8 and lone surrogates with
 // U+FFFD instead of refusing them, and allocates for every token.
+//
+// Its cost is linear in the body: it reads each byte a bounded number of
+// times, and it allocates only to decode a name or a known member's value
+// that holds an escape, into a buffer the size of that string. Values
+// inside unknown members are validated, never decoded. Everything a
+// client controls is counted: top-level members (MaxParams), values in
+// the whole body (maxValues), nesting (maxDepth) and a number's length
+// (maxNumber).
 
 func malformedJSON() error { return badRequest("the JSON body is malformed") }
 
 // jsonReader walks a JSON text.
 type jsonReader struct {
-	s string
-	i int
+	s      string
+	i      int
+	values int    // values begun, the body's object included
+	err    *Error // the limit the body broke, if that is why reading failed
+}
+
+// value counts one more value, failing past maxValues.
+func (p *jsonReader) value() bool {
+	if p.values >= maxValues {
+		p.err = badRequest("the JSON body has too many values")
+		return false
+	}
+	p.values++
+	return true
+}
+
+// fail is the error of a read that failed: the limit broken, if any, else
+// malformed JSON.
+func (p *jsonReader) fail() error {
+	if p.err != nil {
+		return p.err
+	}
+	return malformedJSON()
 }
 
 func (p *jsonReader) ws() {
@@ -48,6 +78,7 @@ func (c *collector) parseJSON(s string) error {
 		return badRequest("the JSON body is not an object")
 	}
 	p.i++
+	p.values++
 	p.ws()
 	if p.next() == '}' {
 		p.i++
@@ -96,10 +127,13 @@ func (c *collector) member(p *jsonReader, id int) error {
 	switch {
 	case id == pUnknown:
 		if !p.skip(2) {
-			return malformedJSON()
+			return p.fail()
 		}
 		return nil
 	case id == pResource && p.next() == '[':
+		if !p.value() {
+			return p.fail()
+		}
 		p.i++
 		p.ws()
 		if p.next() == ']' {
@@ -110,9 +144,12 @@ func (c *collector) member(p *jsonReader, id int) error {
 			p.ws()
 			if p.next() != '"' {
 				if !p.skip(3) {
-					return malformedJSON()
+					return p.fail()
 				}
 				return badRequest("the JSON member resource must be a string or an array of strings")
+			}
+			if !p.value() {
+				return p.fail()
 			}
 			v, ok := p.str()
 			if !ok {
@@ -134,12 +171,15 @@ func (c *collector) member(p *jsonReader, id int) error {
 		}
 	case p.next() != '"':
 		if !p.skip(2) {
-			return malformedJSON()
+			return p.fail()
 		}
 		if id == pResource {
 			return badRequest("the JSON member resource must be a string or an array of strings")
 		}
 		return badRequest("the JSON member " + paramName[id] + " must be a string")
+	}
+	if !p.value() {
+		return p.fail()
 	}
 	v, ok := p.str()
 	if !ok {
@@ -149,91 +189,123 @@ func (c *collector) member(p *jsonReader, id int) error {
 	return nil
 }
 
-// str reads a string, returning it unescaped. Without escapes it is a
-// substring of the input.
+// str reads a string, returning it unescaped: a substring of the input
+// if it holds no escape, else a copy of exactly the decoded length.
 func (p *jsonReader) str() (string, bool) {
-	if p.next() != '"' {
+	start := p.i + 1
+	n, escaped, ok := p.skipStr()
+	if !ok {
 		return "", false
 	}
-	p.i++
-	start := p.i
-	for p.i < len(p.s) {
-		switch c := p.s[p.i]; {
-		case c == '"':
-			v := p.s[start:p.i]
-			p.i++
-			return v, true
-		case c == '\\':
-			return p.strEscaped(start)
-		case c < 0x20:
-			return "", false
-		}
-		p.i++
+	raw := p.s[start : p.i-1]
+	if !escaped {
+		return raw, true
 	}
-	return "", false
+	return unescapeJSON(raw, n), true
 }
 
-// strEscaped finishes a string that holds escapes, from its start.
-func (p *jsonReader) strEscaped(start int) (string, bool) {
-	b := make([]byte, 0, len(p.s)-start)
-	b = append(b, p.s[start:p.i]...)
+// skipStr validates and passes over a string without decoding it,
+// returning its decoded length in bytes and whether it holds an escape.
+func (p *jsonReader) skipStr() (n int, escaped, ok bool) {
+	if p.next() != '"' {
+		return 0, false, false
+	}
+	p.i++
 	for p.i < len(p.s) {
 		c := p.s[p.i]
+		p.i++
 		switch {
 		case c == '"':
-			p.i++
-			return string(b), true
+			return n, escaped, true
 		case c < 0x20:
-			return "", false
+			return 0, false, false
 		case c != '\\':
-			b = append(b, c)
-			p.i++
+			n++
 			continue
 		}
-		p.i++
+		escaped = true
 		if p.i >= len(p.s) {
-			return "", false
+			return 0, false, false
 		}
 		e := p.s[p.i]
 		p.i++
 		switch e {
-		case '"', '\\', '/':
-			b = append(b, e)
-		case 'b':
-			b = append(b, '\b')
-		case 'f':
-			b = append(b, '\f')
-		case 'n':
-			b = append(b, '\n')
-		case 'r':
-			b = append(b, '\r')
-		case 't':
-			b = append(b, '\t')
+		case '"', '\\', '/', 'b', 'f', 'n', 'r', 't':
+			n++
 		case 'u':
 			r, ok := p.hex4()
 			if !ok {
-				return "", false
+				return 0, false, false
 			}
-			switch {
-			case utf16.IsSurrogate(r):
+			if utf16.IsSurrogate(r) {
 				// Only a high surrogate followed by an escaped low one is
 				// a character; anything else cannot be UTF-8.
 				if r >= 0xdc00 || p.i+1 >= len(p.s) || p.s[p.i] != '\\' || p.s[p.i+1] != 'u' {
-					return "", false
+					return 0, false, false
 				}
 				p.i += 2
 				lo, ok := p.hex4()
 				if !ok || lo < 0xdc00 || lo > 0xdfff {
-					return "", false
+					return 0, false, false
 				}
 				r = utf16.DecodeRune(r, lo)
 			}
-			b = utf8.AppendRune(b, r)
+			n += utf8.RuneLen(r)
 		default:
-			return "", false
+			return 0, false, false
 		}
 	}
-	return "", false
+	return 0, false, false
+}
+
+// unescapeJSON decodes the text of a string that skipStr validated and
+// measured as n bytes decoded. Every escape decodes to fewer bytes than it
+// takes, so n is at most len(raw).
+func unescapeJSON(raw string, n int) string {
+	var b strings.Builder
+	b.Grow(n)
+	for i := 0; i < len(raw); {
+		j := i + strings.IndexByte(raw[i:], '\\')
+		if j < i {
+			b.WriteString(raw[i:])
+			break
+		}
+		b.WriteString(raw[i:j])
+		e := raw[j+1]
+		i = j + 2
+		switch e {
+		case 'b':
+			b.WriteByte('\b')
+		case 'f':
+			b.WriteByte('\f')
+		case 'n':
+			b.WriteByte('\n')
+		case 'r':
+			b.WriteByte('\r')
+		case 't':
+			b.WriteByte('\t')
+		case 'u':
+			r := hexRune(raw[i : i+4])
+			i += 4
+			if utf16.IsSurrogate(r) {
+				r = utf16.DecodeRune(r, hexRune(raw[i+2:i+6]))
+				i += 6
+			}
+			b.WriteRune(r)
+		default: // '"', '\\', '/'
+			b.WriteByte(e)
+		}
+	}
+	return b.String()
+}
+
+// hexRune decodes four hex digits that hex4 validated.
+func hexRune(h string) rune {
+	var r rune
+	for _, c := range []byte(h) {
+		r = r<<4 | rune(unhex(c))
+	}
+	return r
 }
 
 // hex4 reads the four hex digits of a \u escape.
@@ -253,14 +325,20 @@ func (p *jsonReader) hex4() (rune, bool) {
 	return r, true
 }
 
-// skip validates and passes over one value at the given nesting depth.
+// skip validates and passes over one value at the given nesting depth,
+// counting it and every value inside it. It decodes nothing and so
+// allocates nothing.
 func (p *jsonReader) skip(depth int) bool {
 	if depth > maxDepth {
+		p.err = badRequest("the JSON body is nested too deeply")
+		return false
+	}
+	if !p.value() {
 		return false
 	}
 	switch c := p.next(); {
 	case c == '"':
-		_, ok := p.str()
+		_, _, ok := p.skipStr()
 		return ok
 	case c == '{':
 		p.i++
@@ -271,7 +349,7 @@ func (p *jsonReader) skip(depth int) bool {
 		}
 		for {
 			p.ws()
-			if _, ok := p.str(); !ok {
+			if _, _, ok := p.skipStr(); !ok {
 				return false
 			}
 			p.ws()
@@ -337,8 +415,22 @@ func (p *jsonReader) literal(lit string) bool {
 	return true
 }
 
-// number passes over -?(0|[1-9][0-9]*)(\.[0-9]+)?([eE][+-]?[0-9]+)?
+// number passes over -?(0|[1-9][0-9]*)(\.[0-9]+)?([eE][+-]?[0-9]+)?,
+// at most maxNumber bytes of it.
 func (p *jsonReader) number() bool {
+	start := p.i
+	if !p.numberSyntax() {
+		return false
+	}
+	if p.i-start > maxNumber {
+		p.err = badRequest("the JSON body has a number that is too long")
+		return false
+	}
+	return true
+}
+
+// numberSyntax passes over a number of any length.
+func (p *jsonReader) numberSyntax() bool {
 	if p.next() == '-' {
 		p.i++
 	}

@@ -56,6 +56,11 @@ func TestJSONRefused(t *testing.T) {
 		{"unclosed array", `{"x":[1,2}`},
 		{"array trailing comma", `{"x":[1,]}`},
 		{"comment", `{"x":1 /* c */}`},
+		{"too many values", `{"x":[` + strings.Repeat("0,", maxValues-2) + `0]}`},
+		{"too many values in an unknown object", `{"x":{` + strings.Repeat(`"":0,`, maxValues-2) + `"":0}}`},
+		{"too many values after a resource array", `{"resource":["a"],"x":[` + strings.Repeat("0,", maxValues-4) + `0]}`},
+		{"too long a number", `{"x":-1` + strings.Repeat("0", maxNumber-4) + `e+1}`},
+		{"too long an integer", `{"x":` + strings.Repeat("9", maxNumber+1) + `}`},
 		{"nested", `{"a":` + deep + `,"b":` + strings.Repeat("[", maxDepth) + strings.Repeat("]", maxDepth) + `}`},
 	} {
 		t.Run(c.name, func(t *testing.T) {
@@ -75,6 +80,8 @@ func TestJSONAccepted(t *testing.T) {
 		{"unknown values", `{"grant_type":"client_credentials","n":[0,-1,1.5,2e10,3E-2,-0.0e+1],"o":{"k":{"k":[]}},"l":[true,false,null],"s":"\u00e9","scope":"a"}`, "a"},
 		{"depth at the limit", `{"grant_type":"client_credentials","x":` + strings.Repeat("[", maxDepth-1) + strings.Repeat("]", maxDepth-1) + `,"scope":"a"}`, "a"},
 		{"empty scope", `{"grant_type":"client_credentials","scope":""}`, ""},
+		{"values at the limit", `{"grant_type":"client_credentials","x":[` + strings.Repeat("0,", maxValues-5) + `0],"scope":"a"}`, "a"},
+		{"number at the limit", `{"grant_type":"client_credentials","x":-1` + strings.Repeat("0", maxNumber-5) + `e+1,"scope":"a"}`, "a"},
 		{"empty unknown object and array", `{"grant_type":"client_credentials","x":{},"y":[],"scope":"a"}`, "a"},
 	} {
 		t.Run(c.name, func(t *testing.T) {

@@ -25,6 +25,12 @@ const (
 	MaxAuthorization = 4 << 10
 	// maxDepth is how deeply a JSON body may nest (the object itself is 1).
 	maxDepth = 32
+	// maxValues is the most values a JSON body may hold, counting the
+	// object itself, every member's value and everything inside one:
+	// unknown members are validated, and each value costs a little.
+	maxValues = 1024
+	// maxNumber is the longest number, in bytes, a JSON body may hold.
+	maxNumber = 64
 )
 
 // Options says what [Parse] accepts. The zero value accepts form bodies of

@@ -344,6 +344,7 @@ func TestTOK12_RepeatedParameters(t *testing.T) {
 		{"json member twice", jsonCT, `{"grant_type":"client_credentials","scope":"a","scope":"a"}`},
 		{"json escaped twin", jsonCT, `{"grant_type":"client_credentials","scope":"a","sc\u006fpe":"b"}`},
 		{"json unknown twice", jsonCT, `{"grant_type":"client_credentials","x":1,"x":[1]}`},
+		{"json escaped unknown twin", jsonCT, `{"é😀\n":1,"\u00e9\ud83d\ude00\n":1}`},
 		{"json alias twice", jsonCT, `{"response_type":"client_credentials","response_type":"client_credentials"}`},
 		{"json resource twice", jsonCT, `{"resource":"https://a.test/","resource":["https://b.test/"]}`},
 		{"json key twice", jsonCT, `{"key":"k","key":"k"}`},
