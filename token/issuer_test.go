@@ -354,3 +354,37 @@ func TestMintRandFailure(t *testing.T) {
 		t.Fatal("Mint succeeded without 16 random bytes")
 	}
 }
+
+// Grant.IssuedAt backdates iat to when the client was checked, so that a
+// client revocation between the check and minting covers the token.
+func TestMintIssuedAt(t *testing.T) {
+	e := newEnv(t, EdDSA)
+	e.clock.Set(t0.Add(1500 * time.Millisecond)) // t0 + 1.5 s
+	checked := t0.Add(900 * time.Millisecond)    // the check began 0.6 s earlier, in the second before
+	g := testGrant
+	g.IssuedAt = checked
+	_, c, err := e.issuer.Mint(context.Background(), g)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !c.IssuedAt.Equal(t0) || !c.NotBefore.Equal(t0) || !c.ExpiresAt.Equal(t0.Add(DefaultLifetime)) {
+		t.Errorf("iat %v nbf %v exp %v; want iat = nbf = %v and exp 900 s later", c.IssuedAt, c.NotBefore, c.ExpiresAt, t0)
+	}
+	if err := e.revs.RevokeClient(context.Background(), g.ClientID, checked.Add(time.Millisecond)); err != nil {
+		t.Fatal(err)
+	}
+	if !e.revs.Revoked(c) {
+		t.Error("a revocation made after the check does not cover the token")
+	}
+
+	g.IssuedAt = e.clock.Now().Add(time.Hour) // the future counts as now
+	if _, c, err := e.issuer.Mint(context.Background(), g); err != nil {
+		t.Errorf("IssuedAt in the future: %v", err)
+	} else if !c.IssuedAt.Equal(t0.Add(time.Second)) {
+		t.Errorf("IssuedAt in the future: iat %v, want now", c.IssuedAt)
+	}
+	g.IssuedAt = e.clock.Now().Add(-MaxLeeway - time.Second)
+	if _, _, err := e.issuer.Mint(context.Background(), g); err == nil {
+		t.Error("Mint accepted an IssuedAt more than MaxLeeway in the past")
+	}
+}
