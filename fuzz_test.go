@@ -15,8 +15,8 @@ import (
 // throttled into 429s.
 type allowAll struct{}
 
-func (allowAll) Allow(*http.Request, string) time.Duration { return 0 }
-func (allowAll) Fail(*http.Request, string)                {}
+func (allowAll) Reserve(*http.Request, LimitKey) time.Duration { return 0 }
+func (allowAll) Settle(*http.Request, LimitKey, bool)          {}
 
 // fuzzPaths are the handlers FuzzEndpoint sends to, chosen by its first
 // argument.
