@@ -173,3 +173,50 @@ func bareSign(alg token.Algorithm, key crypto.Signer, input []byte) error {
 		return err
 	}
 }
+
+// BenchmarkRateLimiter measures what the default Limiter adds to every
+// authentication: reserve the attempt in its three budgets and give the
+// reservation back on success (the token exchange's path), and a refusal.
+func BenchmarkRateLimiter(b *testing.B) {
+	key := LimitKey{LimitClient, "W7p6DXeF6zzybyBN"}
+	for _, c := range []struct {
+		name string
+		addr string
+		cfg  RateLimiterConfig
+	}{
+		{"success/ipv4", "192.0.2.1:1234", RateLimiterConfig{}},
+		{"success/ipv6", "[2001:db8:1:2::1]:443", RateLimiterConfig{}},
+		{"success/RemoteAddr", "", RateLimiterConfig{RemoteAddr: func(*http.Request) string { return "203.0.113.9" }}},
+	} {
+		l, err := NewRateLimiter(c.cfg)
+		if err != nil {
+			b.Fatal(err)
+		}
+		r := &http.Request{RemoteAddr: c.addr}
+		b.Run(c.name, func(b *testing.B) {
+			b.ReportAllocs()
+			for b.Loop() {
+				if l.Reserve(r, key) != 0 {
+					b.Fatal("refused")
+				}
+				l.Settle(r, key, false)
+			}
+		})
+	}
+	b.Run("refused", func(b *testing.B) {
+		l, err := NewRateLimiter(RateLimiterConfig{})
+		if err != nil {
+			b.Fatal(err)
+		}
+		r := &http.Request{RemoteAddr: "192.0.2.1:1234"}
+		for l.Reserve(r, key) == 0 {
+			l.Settle(r, key, true)
+		}
+		b.ReportAllocs()
+		for b.Loop() {
+			if l.Reserve(r, key) == 0 {
+				b.Fatal("allowed")
+			}
+		}
+	})
+}

@@ -10,10 +10,13 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -477,10 +480,12 @@ func TestTOK28_DisabledClient(t *testing.T) {
 	})
 }
 
-// TOK-29: failed authentications are limited per client id and per remote
-// address. Choice: 429 with Retry-After (and error slow_down), without
-// checking the credentials; the client's correct secret works again after
-// the cool-down; other clients are unaffected.
+// TOK-29: failed authentications are limited per client id and remote
+// address, per client id and per remote address. Choice: 429 with
+// Retry-After (and error slow_down), without checking the credentials; the
+// client's correct secret works again from that address after the
+// cool-down, and from others all along (TestTOK29_KeyIDLockout); other
+// clients are unaffected.
 func TestTOK29_BruteForce(t *testing.T) {
 	e := newEndpointEnv(t)
 	wrong := func() *result {
@@ -491,8 +496,8 @@ func TestTOK29_BruteForce(t *testing.T) {
 		res := wrong()
 		if res.Code == http.StatusTooManyRequests {
 			limited = res
-			if i < DefaultClientBurst {
-				t.Errorf("limited after %d failures, want %d allowed", i, DefaultClientBurst)
+			if i < DefaultClientAddressBurst {
+				t.Errorf("limited after %d failures, want %d allowed", i, DefaultClientAddressBurst)
 			}
 			break
 		}
@@ -515,7 +520,7 @@ func TestTOK29_BruteForce(t *testing.T) {
 	// Another client behind the same address is unaffected.
 	wantToken(t, e, e.do(formPost("/token", "grant_type=client_credentials", "Authorization", basicAuth("cx", "cx-secret"))))
 
-	e.clock.Add(DefaultClientRefill)
+	e.clock.Add(DefaultClientAddressRefill)
 	wantToken(t, e, e.do(formPost("/token", "grant_type=client_credentials", cbAuth...)))
 
 	t.Run("per address", func(t *testing.T) {
@@ -532,25 +537,37 @@ func TestTOK29_BruteForce(t *testing.T) {
 		e := newEndpointEnv(t, func(c *EndpointConfig) { c.Limiter = lim })
 		res := e.do(formPost("/token", "grant_type=client_credentials", cbAuth...))
 		wantError(t, res, http.StatusTooManyRequests, "slow_down")
-		if res.Header.Get("Retry-After") != "3" || lim.allowed != cbID {
-			t.Errorf("Retry-After %q, limiter asked about %q", res.Header.Get("Retry-After"), lim.allowed)
+		if want := []LimitKey{{LimitClient, cbID}}; res.Header.Get("Retry-After") != "3" || !slices.Equal(lim.reserved, want) || lim.settled != nil {
+			t.Errorf("Retry-After %q, limiter asked to reserve %q and settle %q", res.Header.Get("Retry-After"), lim.reserved, lim.settled)
 		}
 	})
 }
 
-// recordingLimiter refuses everything with a fixed wait.
+// recordingLimiter refuses everything with a fixed wait, if set, and
+// records what it was asked. Read its records once the requests are done.
 type recordingLimiter struct {
-	wait    time.Duration
-	allowed string
-	failed  []string
+	wait     time.Duration
+	mu       sync.Mutex
+	reserved []LimitKey
+	settled  []string // "kind:id ok" or "kind:id failed"
 }
 
-func (l *recordingLimiter) Allow(_ *http.Request, id string) time.Duration {
-	l.allowed = id
+func (l *recordingLimiter) Reserve(_ *http.Request, key LimitKey) time.Duration {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.reserved = append(l.reserved, key)
 	return l.wait
 }
 
-func (l *recordingLimiter) Fail(_ *http.Request, id string) { l.failed = append(l.failed, id) }
+func (l *recordingLimiter) Settle(_ *http.Request, key LimitKey, failed bool) {
+	outcome := "ok"
+	if failed {
+		outcome = "failed"
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.settled = append(l.settled, fmt.Sprintf("%d:%s %s", key.Kind, key.ID, outcome))
+}
 
 // TOK-30: token responses are never cached.
 func TestTOK30_NoStore(t *testing.T) {

@@ -65,7 +65,8 @@
 //     (e.g. POST /authorization), where the pair needs no grant_type
 //     (grant_type=password works at either path). The token's sub is the
 //     user, its scope the user's. At most [EndpointConfig.MaxPasswordChecks]
-//     password hashes are computed at once.
+//     password hashes are computed at once, a few more requests wait
+//     briefly for a turn, and the rest are answered 503 at once.
 //   - client_id and client_secret in a JSON body: Methods with
 //     [ClientSecretJSON] (response_type may stand for grant_type), CreatedAt
 //     set, the key's token lifetime e.g. 7200 s.
@@ -82,8 +83,9 @@
 // §5.2; an unknown client and a wrong secret get the same 401
 // invalid_client, with a WWW-Authenticate challenge in the scheme the
 // client used (Basic when the credentials came in the body or were
-// missing). Failed authentications are limited per client id and per
-// remote address ([RateLimiter], or the host's own [Limiter]).
+// missing). Failed authentications are limited per client id (or
+// username) and remote address, per client id and per remote address
+// ([RateLimiter], or the host's own [Limiter]).
 //
 // # Conformance choices
 //
@@ -123,12 +125,32 @@
 //     client_assertion (private_key_jwt) is refused as an unsupported
 //     method, 401 invalid_client. Extension methods (JSON, Bearer key) have
 //     no registered names and are not advertised (MD-07).
-//   - Brute force (TOK-29): [RateLimiter] allows a client id (or username)
-//     10 failures, then one every 6 s, and a remote address (IPv6 by /64)
-//     100, then one a second, so one client under attack does not lock out
-//     its neighbours. A refused attempt is 429 with Retry-After and the
-//     error slow_down (registered for token endpoint responses by RFC 8628),
-//     and its credentials are not checked.
+//   - Brute force (TOK-29): every authentication attempt is reserved in
+//     the [Limiter] before its credentials are checked and settled after,
+//     so that parallel attempts count as if made one after the other: of
+//     20 wrong passwords sent at once, 10 are checked and 10 refused. A
+//     reservation counts as a failure until its credentials prove right;
+//     an attempt refused for lack of room, or whose client left, stays a
+//     failure. [RateLimiter] allows a client id (or username: a separate
+//     namespace, so that the client id "user:alice" is not the user alice)
+//     10 failures from one remote address (IPv6 by /64), then one every 6
+//     s; the same id 1000 from all addresses together, then one a second,
+//     against guessing spread over many addresses; and a remote address
+//     100 for all ids, then one a second, so one client under attack does
+//     not lock out its neighbours. Failures from one address never lock a
+//     client out at another: while the attacker's address is refused, the
+//     right secret from elsewhere gets a token (short of the 1000 ceiling).
+//     When an attempt's fate hangs on attempts still being checked (more
+//     under way than failures left), it waits for them, up to 1 s. A
+//     refused attempt is 429 with Retry-After and the error slow_down
+//     (registered for token endpoint responses by RFC 8628), and its
+//     credentials are not checked. Password checks run at most
+//     [EndpointConfig.MaxPasswordChecks] at once with a bounded queue
+//     ([EndpointConfig.MaxPasswordWaiting], 4 per check) and a short wait
+//     ([EndpointConfig.PasswordWait], 1 s); beyond either the answer is 503
+//     temporarily_unavailable with Retry-After, never a held connection.
+//     A request whose client is gone is dropped while it waits, and gets
+//     no token minted after its check.
 //   - Lifetimes (TOK-33): 900 s by default; a client's own lifetime may be
 //     longer, up to [token.MaxLifetime] (7200 s for an API in the style of JSON client
 //     credentials, deliberately beyond
@@ -139,7 +161,8 @@
 //     scope grants the client's whole scope; the response echoes the grant.
 //   - Other statuses (TOK-41): 500 server_error when the authenticator or
 //     signing fails, 503 temporarily_unavailable with Retry-After when
-//     introspection or revocation cannot reach storage.
+//     introspection or revocation cannot reach storage, or when no turn to
+//     check a password comes soon (TOK-29).
 //   - Subjects (TOK-46): sub is the client id; for the password grant sub is
 //     the user and client_id is [EndpointConfig.PasswordClientID], so a
 //     resource server tells the two apart by sub == client_id.

@@ -80,6 +80,12 @@ const (
 	DefaultTokenPath         = "/oauth/token"
 	DefaultIntrospectionPath = "/oauth/introspect"
 	DefaultRevocationPath    = "/oauth/revoke"
+	// DefaultPasswordWaitingPerCheck × [EndpointConfig.MaxPasswordChecks]
+	// requests may wait for a turn to check a password when
+	// [EndpointConfig.MaxPasswordWaiting] is zero, each for at most
+	// DefaultPasswordWait.
+	DefaultPasswordWaitingPerCheck = 4
+	DefaultPasswordWait            = time.Second
 )
 
 // EndpointConfig configures an [Endpoint]. Issuer, Verifier and Clients
@@ -128,11 +134,23 @@ type EndpointConfig struct {
 	PasswordLifetime time.Duration
 
 	// MaxPasswordChecks bounds how many Users.AuthenticateUser calls run
-	// at once; further requests wait for a turn (or for their context to
-	// end: 503). A password hash is meant to be costly (argon2id at
+	// at once. A password hash is meant to be costly (argon2id at
 	// keyturn's defaults takes 64 MiB), so unbounded parallel checks would
 	// be a denial of service. Zero means runtime.GOMAXPROCS(0).
 	MaxPasswordChecks int
+
+	// MaxPasswordWaiting bounds how many password-grant requests wait for
+	// a turn while MaxPasswordChecks run, first come first served;
+	// PasswordWait is how long one waits at most. A request beyond the
+	// bound, or still waiting after PasswordWait, is answered 503
+	// temporarily_unavailable with Retry-After at once, its password
+	// unchecked (an AuthFailed event with ErrBusy, and a failure for the
+	// Limiter), rather than held until the server gives up on its
+	// connection; one whose context ends while it waits stops there. Zero
+	// means DefaultPasswordWaitingPerCheck × MaxPasswordChecks and
+	// DefaultPasswordWait.
+	MaxPasswordWaiting int
+	PasswordWait       time.Duration
 
 	// Ceiling, when set, is asked at every client-credentials exchange
 	// (and when a client introspects another's token) for what the
@@ -200,7 +218,7 @@ type Endpoint struct {
 	users        UserAuthenticator
 	passwordID   string
 	passwordLife time.Duration
-	passwordSem  chan struct{} // one token per password check running
+	passwords    passwordQueue
 	ceiling      func(context.Context, Client) (scope.Set, error)
 	createdAt    bool
 	introspect   scope.Set
@@ -274,14 +292,20 @@ func NewEndpoint(cfg EndpointConfig) (*Endpoint, error) {
 		if err := checkLifetime("EndpointConfig.PasswordLifetime", e.passwordLife); err != nil {
 			return nil, err
 		}
-		n := cfg.MaxPasswordChecks
+		n, waiting, wait := cfg.MaxPasswordChecks, cfg.MaxPasswordWaiting, cfg.PasswordWait
 		if n == 0 {
 			n = runtime.GOMAXPROCS(0)
 		}
-		if n < 0 {
-			return nil, errors.New("keyturn: EndpointConfig.MaxPasswordChecks must not be negative")
+		if waiting == 0 {
+			waiting = DefaultPasswordWaitingPerCheck * n
 		}
-		e.passwordSem = make(chan struct{}, n)
+		if wait == 0 {
+			wait = DefaultPasswordWait
+		}
+		if n < 0 || waiting < 0 || wait < 0 {
+			return nil, errors.New("keyturn: EndpointConfig.MaxPasswordChecks, MaxPasswordWaiting and PasswordWait must not be negative")
+		}
+		e.passwords = passwordQueue{running: make(chan struct{}, n), waiting: make(chan struct{}, waiting), wait: wait}
 	}
 	is := cfg.IntrospectScope
 	if is == "" {
@@ -470,29 +494,9 @@ func (e *Endpoint) passwordGrant(w http.ResponseWriter, r *http.Request, req *oa
 		e.writeError(w, errInvalidRequest("username and password are required"))
 		return
 	}
-	ctx := r.Context()
-	limitID := "user:" + req.Username
-	if wait := e.limiter.Allow(r, limitID); wait > 0 {
-		e.emit(ctx, Event{Kind: AuthFailed, Endpoint: "token", Subject: eventID(req.Username),
-			RemoteAddr: r.RemoteAddr, Err: ErrRateLimited})
-		e.writeError(w, errRateLimited(wait))
-		return
-	}
-	user, err := e.checkPassword(ctx, req.Username, req.Password)
-	if err != nil {
-		if ctx.Err() != nil && errors.Is(err, ctx.Err()) {
-			e.writeError(w, errUnavailable)
-			return
-		}
-		if !errors.Is(err, ErrInvalidGrant) {
-			e.writeError(w, errServer)
-			return
-		}
-		e.limiter.Fail(r, limitID)
-		e.emit(ctx, Event{Kind: AuthFailed, Endpoint: "token", Subject: eventID(req.Username),
-			RemoteAddr: r.RemoteAddr, Err: err})
-		e.writeError(w, &oauthreq.Error{Status: http.StatusBadRequest, Code: oauthreq.InvalidGrant,
-			Description: "the username or password is wrong"})
+	user, oerr := e.authenticateUser(r, req)
+	if oerr != nil {
+		e.writeError(w, oerr)
 		return
 	}
 	granted, oerr := grantScope(user.Scope, requested)
@@ -508,17 +512,95 @@ func (e *Endpoint) passwordGrant(w http.ResponseWriter, r *http.Request, req *oa
 	})
 }
 
-// checkPassword asks the UserAuthenticator, once a turn is free among
-// MaxPasswordChecks; it returns ctx's error if ctx ends first.
-func (e *Endpoint) checkPassword(ctx context.Context, username, password string) (User, error) {
-	select {
-	case e.passwordSem <- struct{}{}:
-	case <-ctx.Done():
-		return User{}, ctx.Err()
+// authenticateUser checks the username and password of req, through the
+// limiter. It reports failures as events and returns the error to answer.
+func (e *Endpoint) authenticateUser(r *http.Request, req *oauthreq.Request) (User, *oauthreq.Error) {
+	ctx := r.Context()
+	key := LimitKey{Kind: LimitUser, ID: req.Username}
+	if wait := e.limiter.Reserve(r, key); wait > 0 {
+		if ctx.Err() != nil {
+			return User{}, errUnavailable
+		}
+		e.emit(ctx, Event{Kind: AuthFailed, Endpoint: "token", Subject: eventID(req.Username),
+			RemoteAddr: r.RemoteAddr, Err: ErrRateLimited})
+		return User{}, errRateLimited(wait)
 	}
-	defer func() { <-e.passwordSem }()
+	failed := true // until the password proves right; a panic included
+	defer func() { e.limiter.Settle(r, key, failed) }()
+	user, err := e.checkPassword(ctx, req.Username, req.Password)
+	switch {
+	case errors.Is(err, ErrBusy), errors.Is(err, ErrInvalidGrant):
+		e.emit(ctx, Event{Kind: AuthFailed, Endpoint: "token", Subject: eventID(req.Username),
+			RemoteAddr: r.RemoteAddr, Err: err})
+		if errors.Is(err, ErrBusy) {
+			return User{}, errUnavailable
+		}
+		return User{}, &oauthreq.Error{Status: http.StatusBadRequest, Code: oauthreq.InvalidGrant,
+			Description: "the username or password is wrong"}
+	case ctx.Err() != nil:
+		// The client is gone, maybe during a check that found the
+		// password right: mint nothing, and count the attempt all the
+		// same.
+		return User{}, errUnavailable
+	case err == nil:
+		failed = false
+		return user, nil
+	}
+	failed = false // the server failed, not the password
+	return User{}, errServer
+}
+
+// checkPassword asks the UserAuthenticator, once a turn is free among
+// MaxPasswordChecks. It returns ErrBusy when MaxPasswordWaiting requests
+// already wait for a turn or none came within PasswordWait, and ctx's error
+// if ctx ends first: then nothing is checked.
+func (e *Endpoint) checkPassword(ctx context.Context, username, password string) (User, error) {
+	if err := e.passwords.acquire(ctx); err != nil {
+		return User{}, err
+	}
+	defer e.passwords.release()
+	if err := ctx.Err(); err != nil {
+		return User{}, err
+	}
 	return e.users.AuthenticateUser(ctx, username, password)
 }
+
+// passwordQueue hands out turns to check a password: a bounded number run
+// at once, a bounded number wait, for a bounded time, first come first
+// served.
+type passwordQueue struct {
+	running chan struct{} // one value per check running
+	waiting chan struct{} // one value per request waiting for a turn
+	wait    time.Duration
+}
+
+func (q *passwordQueue) acquire(ctx context.Context) error {
+	select {
+	case q.running <- struct{}{}:
+		return nil
+	default:
+	}
+	select {
+	case q.waiting <- struct{}{}:
+	default:
+		return ErrBusy
+	}
+	defer func() { <-q.waiting }()
+	t := time.NewTimer(q.wait)
+	defer t.Stop()
+	// Blocked senders are served in order: a request that arrives when a
+	// turn frees never overtakes one that waits.
+	select {
+	case q.running <- struct{}{}:
+		return nil
+	case <-t.C:
+		return ErrBusy
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+func (q *passwordQueue) release() { <-q.running }
 
 // allowedScope returns the scope c holds today: its own, within the
 // host's ceiling if one is configured.
@@ -554,6 +636,11 @@ func grantScope(allowed, requested scope.Set) (scope.Set, *oauthreq.Error) {
 // mint issues the token and writes the RFC 6749 §5.1 response.
 func (e *Endpoint) mint(w http.ResponseWriter, r *http.Request, method AuthMethod, g token.Grant) {
 	ctx := r.Context()
+	if ctx.Err() != nil {
+		// The client is gone: mint nothing that nobody will receive.
+		e.writeError(w, errUnavailable)
+		return
+	}
 	tok, c, err := e.issuer.Mint(ctx, g)
 	if err != nil {
 		e.writeError(w, errServer)
@@ -611,30 +698,43 @@ func (e *Endpoint) authenticate(ctx context.Context, r *http.Request, req *oauth
 	case oauthreq.SourceBearerKey, oauthreq.SourceBodyKey:
 		var err error
 		if id, secret, err = e.splitKey(req.Key); err != nil {
-			e.limiter.Fail(r, "")
+			e.failAnonymous(r)
 			if !errors.Is(err, ErrInvalidClient) {
 				err = fmt.Errorf("%w: %w", ErrInvalidClient, err)
 			}
 			return fail("", err, e.invalidClient(req))
 		}
 	}
-	if wait := e.limiter.Allow(r, id); wait > 0 {
+	key := LimitKey{Kind: LimitClient, ID: id}
+	if wait := e.limiter.Reserve(r, key); wait > 0 {
+		if ctx.Err() != nil {
+			return Client{}, errUnavailable
+		}
 		return fail(id, ErrRateLimited, errRateLimited(wait))
 	}
+	failed := true // until the secret proves right; a panic included
+	defer func() { e.limiter.Settle(r, key, failed) }()
 	client, err := e.clients.AuthenticateClient(ctx, id, secret)
-	if err != nil {
-		if !errors.Is(err, ErrInvalidClient) {
-			return Client{}, errServer
-		}
-		e.limiter.Fail(r, id)
+	switch {
+	case err == nil && client.ID == id:
+		failed = false
+		return client, nil
+	case errors.Is(err, ErrInvalidClient):
 		return fail(id, err, e.invalidClient(req))
 	}
-	if client.ID != id {
-		// An authenticator that maps credentials to another client would
-		// make every client_id check meaningless.
-		return Client{}, errServer
+	// A storage failure, or an authenticator that maps credentials to
+	// another client, which would make every client_id check meaningless.
+	// The attempt is given back unless its client left.
+	failed = ctx.Err() != nil
+	return Client{}, errServer
+}
+
+// failAnonymous counts credentials too malformed to name anyone against
+// r's address.
+func (e *Endpoint) failAnonymous(r *http.Request) {
+	if e.limiter.Reserve(r, LimitKey{}) == 0 {
+		e.limiter.Settle(r, LimitKey{}, true)
 	}
-	return client, nil
 }
 
 // invalidClient is the 401 for credentials that do not authenticate, with

@@ -11,6 +11,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/url"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -143,11 +144,11 @@ func TestSeed001_Password(t *testing.T) {
 
 	t.Run("brute force", func(t *testing.T) {
 		var last *result
-		for range DefaultClientBurst + 1 {
+		for range DefaultClientAddressBurst + 1 {
 			last = e.do(formPost("/token", "grant_type=password&username=bob&password=guess"))
 		}
 		wantError(t, last, http.StatusTooManyRequests, "slow_down")
-		e.clock.Add(DefaultClientRefill)
+		e.clock.Add(DefaultClientAddressRefill)
 		wantToken(t, e, e.do(formPost("/token", "grant_type=password&username=bob&password=bob-pw")))
 	})
 
@@ -326,14 +327,25 @@ func TestEvents(t *testing.T) {
 }
 
 // Malformed credentials that the parser refuses with 401 count against the
-// remote address.
+// remote address (the zero LimitKey); every attempt is reserved before its
+// credentials are checked and settled after.
 func TestParseFailuresCount(t *testing.T) {
 	lim := &recordingLimiter{}
-	e := newEndpointEnv(t, func(c *EndpointConfig) { c.Limiter = lim })
+	e := newEndpointEnv(t, withUsers(t), func(c *EndpointConfig) { c.Limiter = lim })
 	e.do(formPost("/token", "grant_type=client_credentials", "Authorization", "Basic !!!"))
 	e.do(formPost("/token", "grant_type=client_credentials", "Authorization", basicAuth(cbID, "x")))
-	if len(lim.failed) != 2 || lim.failed[0] != "" || lim.failed[1] != cbID {
-		t.Errorf("failures recorded: %q", lim.failed)
+	e.do(formPost("/token", "grant_type=client_credentials", cbAuth...))
+	e.do(formPost("/token", "grant_type=password&username=alice&password=x"))
+	e.do(formPost("/token", "grant_type=password&username=alice&password=alice-pw"))
+	e.clients.fail(errStoreDown)
+	e.do(formPost("/token", "grant_type=client_credentials", cbAuth...))
+	want := []LimitKey{{}, {LimitClient, cbID}, {LimitClient, cbID}, {LimitUser, "alice"}, {LimitUser, "alice"}, {LimitClient, cbID}}
+	if !slices.Equal(lim.reserved, want) {
+		t.Errorf("reserved %q, want %q", lim.reserved, want)
+	}
+	wantSettled := []string{"0: failed", "1:c:b/1 failed", "1:c:b/1 ok", "2:alice failed", "2:alice ok", "1:c:b/1 ok"}
+	if !slices.Equal(lim.settled, wantSettled) {
+		t.Errorf("settled %q, want %q", lim.settled, wantSettled)
 	}
 }
 
@@ -362,6 +374,12 @@ func TestNewEndpointChecksConfig(t *testing.T) {
 		},
 		"password checks": func(c *EndpointConfig) {
 			c.Users, c.PasswordClientID, c.MaxPasswordChecks = newFakeUsers(t), "ts", -1
+		},
+		"password waiting": func(c *EndpointConfig) {
+			c.Users, c.PasswordClientID, c.MaxPasswordWaiting = newFakeUsers(t), "ts", -1
+		},
+		"password wait": func(c *EndpointConfig) {
+			c.Users, c.PasswordClientID, c.PasswordWait = newFakeUsers(t), "ts", -time.Second
 		},
 		"two introspect scopes": func(c *EndpointConfig) { c.IntrospectScope = "a b" },
 		"bad introspect scope":  func(c *EndpointConfig) { c.IntrospectScope = `a"` },
@@ -418,9 +436,13 @@ func TestRemoteHost(t *testing.T) {
 
 func TestNewRateLimiterChecksConfig(t *testing.T) {
 	for name, c := range map[string]RateLimiterConfig{
-		"negative burst":   {ClientBurst: -1},
-		"negative refill":  {AddressRefill: -time.Second},
-		"negative entries": {MaxEntries: -1},
+		"negative burst":       {ClientBurst: -1},
+		"negative pair burst":  {ClientAddressBurst: -1},
+		"negative refill":      {AddressRefill: -time.Second},
+		"negative pair refill": {ClientAddressRefill: -time.Second},
+		"too large burst":      {ClientBurst: 1 << 30},
+		"negative entries":     {MaxEntries: -1},
+		"negative wait":        {MaxWait: -time.Second},
 	} {
 		if _, err := NewRateLimiter(c); err == nil || !strings.HasPrefix(err.Error(), "keyturn: ") {
 			t.Errorf("%s: %v", name, err)
@@ -534,5 +556,90 @@ func TestEventIDNeverRepeatsSecrets(t *testing.T) {
 	}
 	if strings.Contains(eventID(key), secret[:8]) || strings.Contains(eventID(secret), secret[:8]) {
 		t.Error("a fingerprint holds part of the secret")
+	}
+}
+
+// MaxPasswordWaiting requests wait for a turn, for PasswordWait at most;
+// the others are answered 503 at once, reported with ErrBusy, and count
+// as failures.
+func TestPasswordQueueConfig(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		users := newGatedUsers(t)
+		lim := &recordingLimiter{}
+		e := newEndpointEnv(t, func(c *EndpointConfig) {
+			c.Users, c.PasswordClientID, c.Limiter = users, "tokenserver", lim
+			c.MaxPasswordChecks, c.MaxPasswordWaiting, c.PasswordWait = 1, 2, 5*time.Second
+		})
+		login := func(name string) <-chan *result {
+			return e.goDo(formPost("/token", "grant_type=password&password=pw&username="+name))
+		}
+		running := login("u0")
+		synctest.Wait()
+		waiting := []<-chan *result{login("u1"), login("u2")}
+		synctest.Wait()
+		refused := login("u3")
+		synctest.Wait()
+		got, _ := ready([]<-chan *result{refused})
+		if len(got) != 1 {
+			t.Fatal("the request beyond the queue was not answered at once")
+		}
+		wantStatus(t, got[0], http.StatusServiceUnavailable, "temporarily_unavailable")
+		var busy int
+		for _, ev := range e.events.all() {
+			if ev.Kind == AuthFailed && errors.Is(ev.Err, ErrBusy) && ev.Subject == "u3" {
+				busy++
+			}
+		}
+		if busy != 1 {
+			t.Errorf("%d AuthFailed events with ErrBusy for u3, want 1", busy)
+		}
+
+		time.Sleep(5*time.Second - 1)
+		synctest.Wait()
+		if _, n := ready(waiting); n != 2 {
+			t.Fatalf("%d of 2 still wait before PasswordWait", n)
+		}
+		time.Sleep(1)
+		synctest.Wait()
+		got, n := ready(waiting)
+		if n != 0 {
+			t.Fatal("still waiting after PasswordWait")
+		}
+		for _, res := range got {
+			wantStatus(t, res, http.StatusServiceUnavailable, "temporarily_unavailable")
+		}
+		users.verdict <- nil
+		if res := <-running; res.Code != http.StatusOK {
+			t.Errorf("status %d: %s", res.Code, res.Body)
+		}
+		if users.count() != 1 {
+			t.Errorf("%d passwords checked, want 1", users.count())
+		}
+		want := []string{"2:u0 ok", "2:u1 failed", "2:u2 failed", "2:u3 failed"}
+		if slices.Sort(lim.settled); !slices.Equal(lim.settled, want) {
+			t.Errorf("settled %q, want %q", lim.settled, want)
+		}
+	})
+}
+
+// panickyClients panics at every check.
+type panickyClients struct{}
+
+func (panickyClients) AuthenticateClient(context.Context, string, string) (Client, error) {
+	panic("authenticator bug")
+}
+
+// An attempt is settled even when its authenticator panics (which
+// net/http recovers from): as a failure, so that the reservation is not
+// left behind and the panic cannot be used to try for free.
+func TestSettledOnPanic(t *testing.T) {
+	lim := &recordingLimiter{}
+	e := newEndpointEnv(t, func(c *EndpointConfig) { c.Clients, c.Limiter = panickyClients{}, lim })
+	func() {
+		defer func() { recover() }()
+		e.do(formPost("/token", "grant_type=client_credentials", cbAuth...))
+	}()
+	if want := []string{"1:c:b/1 failed"}; !slices.Equal(lim.settled, want) {
+		t.Errorf("settled %q, want %q", lim.settled, want)
 	}
 }

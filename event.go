@@ -67,8 +67,9 @@ type Event struct {
 	ExpiresAt time.Time
 	// RemoteAddr is the request's RemoteAddr.
 	RemoteAddr string
-	// Err says why authentication failed (ErrInvalidClient, ErrInvalidGrant
-	// or ErrRateLimited, possibly wrapping the authenticator's reason).
+	// Err says why authentication failed (ErrInvalidClient,
+	// ErrInvalidGrant, ErrRateLimited or ErrBusy, possibly wrapping the
+	// authenticator's reason).
 	Err error
 }
 

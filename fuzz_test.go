@@ -16,8 +16,8 @@ import (
 // throttled into 429s.
 type allowAll struct{}
 
-func (allowAll) Allow(*http.Request, string) time.Duration { return 0 }
-func (allowAll) Fail(*http.Request, string)                {}
+func (allowAll) Reserve(*http.Request, LimitKey) time.Duration { return 0 }
+func (allowAll) Settle(*http.Request, LimitKey, bool)          {}
 
 // endpointCost bounds what serving one request may allocate: 16 bytes per
 // byte of Content-Type, Authorization and body, about three times the

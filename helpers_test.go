@@ -488,3 +488,96 @@ var errStoreDown = errors.New("store down")
 
 // refuseKeys is a SplitKey that splits no key.
 func refuseKeys(string) (string, string, error) { return "", "", ErrInvalidClient }
+
+// gatedClients is fakeClients whose every check first waits at the gate:
+// each value sent on gate lets one check go ahead. It counts the checks
+// that reached the gate.
+type gatedClients struct {
+	*fakeClients
+	gate    chan struct{}
+	mu      sync.Mutex
+	arrived int
+}
+
+// newGatedClients returns gated clients whose gate opens for good when
+// the test ends, so that no request is left blocked.
+func newGatedClients(t testing.TB) *gatedClients {
+	g := &gatedClients{fakeClients: newFakeClients(), gate: make(chan struct{})}
+	t.Cleanup(func() { close(g.gate) })
+	return g
+}
+
+func (g *gatedClients) AuthenticateClient(ctx context.Context, id, secret string) (Client, error) {
+	g.mu.Lock()
+	g.arrived++
+	g.mu.Unlock()
+	<-g.gate
+	return g.fakeClients.AuthenticateClient(ctx, id, secret)
+}
+
+func (g *gatedClients) reached() int {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	return g.arrived
+}
+
+// gatedUsers is a UserAuthenticator whose every check waits for a verdict
+// from the test: nil accepts the user with scope read, an error is
+// returned as is. It ignores its context, like a hash computation that
+// cannot be interrupted, and counts the checks begun.
+type gatedUsers struct {
+	verdict chan error
+	mu      sync.Mutex
+	begun   int
+}
+
+// newGatedUsers returns gated users who are all accepted once the test
+// ends, so that no request is left blocked.
+func newGatedUsers(t testing.TB) *gatedUsers {
+	u := &gatedUsers{verdict: make(chan error)}
+	t.Cleanup(func() { close(u.verdict) })
+	return u
+}
+
+func (u *gatedUsers) AuthenticateUser(_ context.Context, username, _ string) (User, error) {
+	u.mu.Lock()
+	u.begun++
+	u.mu.Unlock()
+	if err := <-u.verdict; err != nil {
+		return User{}, err
+	}
+	return User{Subject: username, Scope: scope.MustParse("read")}, nil
+}
+
+func (u *gatedUsers) count() int {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	return u.begun
+}
+
+// from sets r's remote address.
+func from(addr string, r *http.Request) *http.Request {
+	r.RemoteAddr = addr
+	return r
+}
+
+// goDo serves r in a goroutine and returns where its result will arrive.
+func (e *endpointEnv) goDo(r *http.Request) <-chan *result {
+	ch := make(chan *result, 1)
+	go func() { ch <- e.do(r) }()
+	return ch
+}
+
+// ready returns the results that have arrived on chs, in order, and how
+// many have not.
+func ready(chs []<-chan *result) (got []*result, waiting int) {
+	for _, ch := range chs {
+		select {
+		case res := <-ch:
+			got = append(got, res)
+		default:
+			waiting++
+		}
+	}
+	return got, waiting
+}

@@ -362,7 +362,7 @@ func TestNewWiresBruteForceProtection(t *testing.T) {
 		t.Fatal(err)
 	}
 	var last int
-	for range DefaultClientBurst + 2 {
+	for range DefaultClientAddressBurst + 2 {
 		form := url.Values{"grant_type": {"client_credentials"}}
 		r := httptest.NewRequest("POST", "/oauth/token", strings.NewReader(form.Encode()))
 		r.Header.Set("Content-Type", "application/x-www-form-urlencoded")
@@ -370,7 +370,7 @@ func TestNewWiresBruteForceProtection(t *testing.T) {
 		last = s.do(r).StatusCode
 	}
 	if last != http.StatusTooManyRequests {
-		t.Errorf("after %d wrong secrets: %d, want 429", DefaultClientBurst+2, last)
+		t.Errorf("after %d wrong secrets: %d, want 429", DefaultClientAddressBurst+2, last)
 	}
 }
 

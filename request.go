@@ -13,6 +13,13 @@ import (
 // [Limiter] refused before any credential was checked.
 var ErrRateLimited = errors.New("keyturn: too many failed authentications")
 
+// ErrBusy is the reason of an [AuthFailed] event for a password-grant
+// attempt answered 503 because every turn to check a password was taken
+// and too many requests waited already, or none came in time
+// ([EndpointConfig.MaxPasswordWaiting], [EndpointConfig.PasswordWait]).
+// The password was not checked.
+var ErrBusy = errors.New("keyturn: too many password checks under way")
+
 // parse reads an endpoint request with [oauthreq.Parse], after refusing a
 // request that did not come over TLS (unless plain HTTP is allowed) before
 // anything of it is read. A 401 from the parser is a failed authentication
@@ -28,7 +35,7 @@ func (e *Endpoint) parse(w http.ResponseWriter, r *http.Request, o *oauthreq.Opt
 			return nil, errServer
 		}
 		if oerr.Status == http.StatusUnauthorized {
-			e.limiter.Fail(r, "")
+			e.failAnonymous(r)
 		}
 		return nil, oerr
 	}

@@ -6,27 +6,52 @@ import (
 	"time"
 )
 
-func BenchmarkAllow(b *testing.B) {
+// BenchmarkTake measures an attempt on a key: taken and settled as a
+// success (the token endpoint's path for every good request), on a key
+// that never failed and on one that has, and refused.
+func BenchmarkTake(b *testing.B) {
 	l := mustNew(b, Config{})
 	for i := range 10_000 {
-		l.Fail("W7p6DXeF6zzy"+strconv.Itoa(i), t0)
+		l.Fail(k("W7p6DXeF6zzy"+strconv.Itoa(i)), t0)
 	}
-	for _, c := range []struct{ name, key string }{
-		{"miss", "W7p6DXeF6zzybyBN"}, // the common case: a key that never failed
-		{"hit", "W7p6DXeF6zzy42"},
+	for _, c := range []struct {
+		name string
+		key  Key
+	}{
+		{"success/fresh", k("W7p6DXeF6zzybyBN")}, // the common case: a key that never failed
+		{"success/failed before", k("W7p6DXeF6zzy42")},
 	} {
 		b.Run(c.name, func(b *testing.B) {
 			b.ReportAllocs()
 			for b.Loop() {
-				l.Allow(c.key, t0)
+				l.Take(c.key, t0)
+				l.Refund(c.key)
 			}
 		})
 	}
-	b.Run("parallel", func(b *testing.B) {
+	b.Run("refused", func(b *testing.B) {
+		key := k("locked")
+		for range DefaultBurst {
+			l.Take(key, t0)
+			l.Fail(key, t0)
+		}
+		b.ReportAllocs()
+		for b.Loop() {
+			if st, _, _ := l.Take(key, t0); st != Refused {
+				b.Fatal(st)
+			}
+		}
+	})
+	b.Run("success/parallel", func(b *testing.B) {
 		b.ReportAllocs()
 		b.RunParallel(func(pb *testing.PB) {
+			key := k("192.0.2.1")
 			for pb.Next() {
-				l.Allow("192.0.2.1:1234", t0)
+				if st, _, wake := l.Take(key, t0); st == Taken {
+					l.Refund(key)
+				} else if st == Busy {
+					<-wake
+				}
 			}
 		})
 	})
@@ -35,26 +60,29 @@ func BenchmarkAllow(b *testing.B) {
 func BenchmarkFail(b *testing.B) {
 	b.Run("existing", func(b *testing.B) {
 		l := mustNew(b, Config{})
-		l.Fail("W7p6DXeF6zzybyBN", t0)
+		key := k("W7p6DXeF6zzybyBN")
 		b.ReportAllocs()
 		now := t0
 		for b.Loop() {
-			now = now.Add(time.Second)
-			l.Fail("W7p6DXeF6zzybyBN", now)
+			now = now.Add(time.Minute)
+			l.Take(key, now)
+			l.Fail(key, now)
 		}
 	})
 	b.Run("fresh keys, full", func(b *testing.B) {
-		// An attacker spraying distinct keys at a full limiter: every Fail
-		// inserts and evicts.
+		// An attacker spraying distinct keys at a full limiter: every
+		// failure inserts and evicts.
 		l := mustNew(b, Config{MaxEntries: 4096})
-		keys := make([]string, 1<<16)
+		keys := make([]Key, 1<<16)
 		for i := range keys {
-			keys[i] = "spray" + strconv.Itoa(i)
+			keys[i] = k("spray" + strconv.Itoa(i))
 		}
 		b.ReportAllocs()
 		i := 0
 		for b.Loop() {
-			l.Fail(keys[i%len(keys)], t0)
+			key := keys[i%len(keys)]
+			l.Take(key, t0)
+			l.Fail(key, t0)
 			i++
 		}
 	})

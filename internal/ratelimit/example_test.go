@@ -2,6 +2,7 @@ package ratelimit_test
 
 import (
 	"fmt"
+	"hash/maphash"
 	"time"
 
 	"github.com/keyturn/keyturn/internal/ratelimit"
@@ -13,26 +14,33 @@ func Example() {
 		panic(err)
 	}
 	now := time.Date(2026, 1, 1, 12, 0, 0, 0, time.UTC) // a fixed clock
+	seed := maphash.MakeSeed()                          // kept secret
+	abc := ratelimit.Key(maphash.String(seed, "abc"))
+	xyz := ratelimit.Key(maphash.String(seed, "xyz"))
 
-	// Three wrong secrets for key id "abc" pass; the fourth is refused.
+	// Three wrong secrets for key id "abc" are taken; the fourth is
+	// refused.
 	for range 3 {
-		ok, _ := l.Allow("abc", now)
-		fmt.Println("allowed:", ok)
-		l.Fail("abc", now) // the secret was wrong
+		st, _, _ := l.Take(abc, now)
+		fmt.Println("taken:", st == ratelimit.Taken)
+		l.Fail(abc, now) // the secret was wrong
 	}
-	ok, retryAfter := l.Allow("abc", now)
-	fmt.Println("allowed:", ok, "retry after:", retryAfter)
+	st, retryAfter, _ := l.Take(abc, now)
+	fmt.Println("refused:", st == ratelimit.Refused, "retry after:", retryAfter)
 
-	// Other keys are not affected, and after the wait "abc" may try again.
-	ok, _ = l.Allow("xyz", now)
-	fmt.Println("xyz allowed:", ok)
-	ok, _ = l.Allow("abc", now.Add(retryAfter))
-	fmt.Println("abc allowed later:", ok)
+	// Other keys are not affected, and a success costs nothing.
+	st, _, _ = l.Take(xyz, now)
+	fmt.Println("xyz taken:", st == ratelimit.Taken)
+	l.Refund(xyz) // the secret was right
+
+	// After the wait "abc" may try again.
+	st, _, _ = l.Take(abc, now.Add(retryAfter))
+	fmt.Println("abc taken later:", st == ratelimit.Taken)
 	// Output:
-	// allowed: true
-	// allowed: true
-	// allowed: true
-	// allowed: false retry after: 10s
-	// xyz allowed: true
-	// abc allowed later: true
+	// taken: true
+	// taken: true
+	// taken: true
+	// refused: true retry after: 10s
+	// xyz taken: true
+	// abc taken later: true
 }

@@ -1,45 +1,58 @@
 // Package ratelimit limits failed client authentications at the token,
 // introspection and revocation endpoints (RFC 6749 §2.3.1, §10.10;
-// checklist item TOK-29), one budget per key: a key id, a remote address,
-// a user name.
+// checklist item TOK-29), one budget per key: a client id at a remote
+// address, a client id everywhere, a remote address.
 //
-// Start with [New] and a [Config], then, for each key of a request, ask
-// [Limiter.Allow] before checking credentials and call [Limiter.Fail]
-// after a failed check. A success consumes nothing, so a client that
-// authenticates correctly is never slowed by its own traffic.
+// Start with [New] and a [Config]. For each key of an attempt, call
+// [Limiter.Take] before checking the credentials, and once the check is
+// done [Limiter.Fail] if they were wrong or [Limiter.Refund] if they were
+// right: the attempt is settled. Take reserves the attempt as a failure
+// atomically, so N attempts made at once count as N: parallel attempts are
+// limited exactly as if they had been made one after the other. A success
+// is refunded and costs no failure at all, so a client that authenticates
+// correctly is never slowed by its own traffic.
 //
 // Each key holds a token bucket of Burst failures that refills one failure
 // per Refill: with the defaults (10 and 6 s) a key may fail ten times at
 // once, then once every six seconds; after Burst×Refill (one minute)
 // without failures it is as if it never failed. The bucket is stored as
-// one time per key (the generic cell rate algorithm): the moment the key's
-// debt is paid off.
+// one time per key (the generic cell rate algorithm), the moment the key's
+// debt is paid off, beside the number of attempts taken and not yet
+// settled.
+//
+// Take answers one of three ways. [Taken]: the attempt fits beside the
+// failures recorded and the attempts pending, and is pending until it is
+// settled. [Refused]: the failures recorded alone leave no room; the
+// caller should retry after the returned wait. [Busy]: only the pending
+// attempts leave no room, so whether this one may go ahead depends on how
+// they end (made one at a time, it would have waited for their outcome
+// too); the caller waits on the returned channel, which is closed when an
+// attempt of a key in the same shard is settled, and takes again.
+//
+// # Keys
+//
+// A [Key] is a 64-bit name, which callers derive by hashing what the
+// budget is about under a secret seed (hash/maphash), so that keys have one
+// small size whatever was hashed, keep no request's memory alive, and
+// cannot be chosen to collide: two names of the same key share a budget,
+// and finding two such names takes about 2^64 guesses to someone who does
+// not know the seed.
 //
 // # Security
 //
 // Memory is bounded: at most [Config.MaxEntries] keys are held, in shards
 // with their own locks. A shard that is full first drops every key whose
-// bucket has refilled (at most once per Refill, so its cost is spread),
-// then evicts the key closest to refilled among a few it samples, so that
-// an attacker spraying fresh keys cannot cheaply push out a key that is
-// under attack. Keys longer than 64 bytes are stored as their SHA-256, so
-// a key's size cannot inflate memory, and every key is copied, so that
-// the limiter never pins a request's buffers.
-//
-// Allow and Fail are separate calls, so concurrent requests may all pass
-// Allow before any of them fails: a burst of N parallel attempts can
-// exceed Burst by up to N-1. The limit on the rate over time holds.
+// bucket has refilled and that has no attempt pending (at most once per
+// Refill, so its cost is spread), then evicts the key closest to refilled
+// among a few it samples, so that an attacker spraying fresh keys cannot
+// cheaply push out a key that is under attack.
 //
 // The limiter reads no clock: callers pass the time, which keeps tests
 // exact. It starts no goroutine and has no global state.
 package ratelimit
 
 import (
-	"crypto/sha256"
-	"encoding/hex"
 	"errors"
-	"hash/maphash"
-	"strings"
 	"sync"
 	"time"
 )
@@ -51,14 +64,12 @@ const (
 	DefaultMaxEntries = 1 << 16
 )
 
-// Bounds of [Config], so that Burst×Refill cannot overflow.
+// Bounds of [Config], so that a time of this century plus twice
+// Burst×Refill (debt and pending attempts) cannot overflow.
 const (
-	MaxBurst  = 1 << 20
-	MaxRefill = 24 * time.Hour
+	MaxBurst  = 1 << 16
+	MaxRefill = time.Hour
 )
-
-// maxKey is the longest key stored as is; longer ones are hashed.
-const maxKey = 64
 
 // sample is how many keys a full shard looks at to choose one to evict.
 const sample = 8
@@ -66,6 +77,22 @@ const sample = 8
 // shards is the number of independently locked maps (fewer when
 // MaxEntries is smaller).
 const shards = 16
+
+// Key names a budget: a hash, under a seed the caller keeps secret, of
+// what the budget is about.
+type Key uint64
+
+// Status is [Limiter.Take]'s answer.
+type Status uint8
+
+const (
+	// Taken: the attempt may go ahead; it is pending until settled.
+	Taken Status = iota
+	// Refused: the failures recorded leave no room; retry later.
+	Refused
+	// Busy: the attempts pending leave no room; wait for one to settle.
+	Busy
+)
 
 // Config configures a [Limiter]. The zero value means the defaults.
 type Config struct {
@@ -85,15 +112,20 @@ type Limiter struct {
 	refill   int64 // ns
 	window   int64 // Burst × Refill, ns: the most debt a key can hold
 	perShard int
-	seed     maphash.Seed
 	shards   []shard
 }
 
 type shard struct {
 	mu        sync.Mutex
-	paid      map[string]int64 // key → unix ns at which its debt is paid off
+	m         map[Key]entry
+	wake      chan struct{} // closed when an attempt is settled, if anyone waits
 	lastPrune int64
-	_         [40]byte // keeps neighbouring shards' locks off one cache line
+	_         [32]byte // keeps neighbouring shards' locks off one cache line
+}
+
+type entry struct {
+	paid    int64 // unix ns at which the recorded failures are forgiven
+	pending int64 // attempts taken and not yet settled
 }
 
 // New returns a Limiter for c, or an error if c is out of range.
@@ -124,56 +156,98 @@ func newLimiter(c Config, n int) *Limiter {
 		refill:   int64(c.Refill),
 		window:   int64(c.Burst) * int64(c.Refill),
 		perShard: c.MaxEntries / n,
-		seed:     maphash.MakeSeed(),
 		shards:   make([]shard, n),
 	}
 	for i := range l.shards {
-		l.shards[i].paid = make(map[string]int64)
+		l.shards[i].m = make(map[Key]entry)
 	}
 	return l
 }
 
-// Allow reports whether key may attempt to authenticate at now, and if
-// not, how long until it may. It records nothing.
-func (l *Limiter) Allow(key string, now time.Time) (ok bool, retryAfter time.Duration) {
-	k := storedKey(key)
-	s := l.shard(k)
+// Take reserves an attempt of key at now, counting it as a failure until
+// it is settled. It returns Taken if the attempt may go ahead, and then
+// the caller must call Fail or Refund exactly once; Refused and how long
+// until one more failure fits; or Busy and a channel that is closed when
+// an attempt is settled, after which the caller may Take again.
+func (l *Limiter) Take(key Key, now time.Time) (st Status, retryAfter time.Duration, wake <-chan struct{}) {
+	t := now.UnixNano()
+	s := l.shard(key)
 	s.mu.Lock()
-	paid, found := s.paid[k]
+	e, found := s.m[key]
+	// Debt never exceeds the window, even if the caller's clock went
+	// back.
+	debt := min(max(e.paid-t, 0), l.window)
+	// How many more failures fit: room×Refill + debt ≤ window.
+	room := (l.window - debt) / l.refill
+	switch {
+	case room < 1:
+		s.mu.Unlock()
+		return Refused, time.Duration(debt + l.refill - l.window), nil
+	case e.pending >= room:
+		if s.wake == nil {
+			s.wake = make(chan struct{})
+		}
+		w := s.wake
+		s.mu.Unlock()
+		return Busy, 0, w
+	}
+	if !found && len(s.m) >= l.perShard {
+		l.makeRoom(s, t)
+	}
+	e.pending++
+	s.m[key] = e
 	s.mu.Unlock()
-	if !found {
-		return true, 0
-	}
-	// One more failure must fit: debt + refill ≤ window. Debt never
-	// exceeds the window, even if the caller's clock went back.
-	debt := min(paid-now.UnixNano(), l.window)
-	over := debt + l.refill - l.window
-	if over <= 0 {
-		return true, 0
-	}
-	return false, time.Duration(over)
+	return Taken, 0, nil
 }
 
-// Fail records a failed authentication of key at now.
-func (l *Limiter) Fail(key string, now time.Time) {
-	k := storedKey(key)
-	t := now.UnixNano()
-	s := l.shard(k)
+// Refund ends an attempt that Take let go ahead and that succeeded: it
+// records nothing, and wakes the callers that Take told to wait.
+func (l *Limiter) Refund(key Key) {
+	s := l.shard(key)
 	s.mu.Lock()
-	defer s.mu.Unlock()
-	paid, found := s.paid[k]
-	// The bucket holds no more than Burst failures: debt is capped at the
-	// window, so a flood of failures costs the key Refill, not more.
-	paid = min(max(paid, t)+l.refill, t+l.window)
-	if !found {
-		if len(s.paid) >= l.perShard {
-			l.makeRoom(s, t)
-		}
-		if len(key) <= maxKey {
-			k = strings.Clone(key)
+	if e, found := s.m[key]; found && e.pending > 0 {
+		e.pending--
+		if e.pending == 0 && e.paid == 0 {
+			// A key that never failed is remembered no longer than its
+			// attempts last; one that did is pruned once refilled.
+			delete(s.m, key)
+		} else {
+			s.m[key] = e
 		}
 	}
-	s.paid[k] = paid
+	s.wakeAll()
+	s.mu.Unlock()
+}
+
+// Fail ends an attempt that Take let go ahead and that failed: it records
+// a failure of key at now, and wakes the callers that Take told to wait.
+// For a key with no attempt pending (evicted meanwhile) it records the
+// failure all the same.
+func (l *Limiter) Fail(key Key, now time.Time) {
+	t := now.UnixNano()
+	s := l.shard(key)
+	s.mu.Lock()
+	e, found := s.m[key]
+	if e.pending > 0 {
+		e.pending--
+	}
+	if !found && len(s.m) >= l.perShard {
+		l.makeRoom(s, t)
+	}
+	// The bucket holds no more than Burst failures: debt is capped at the
+	// window.
+	e.paid = min(max(e.paid, t)+l.refill, t+l.window)
+	s.m[key] = e
+	s.wakeAll()
+	s.mu.Unlock()
+}
+
+// wakeAll wakes every caller told to wait; s's lock is held.
+func (s *shard) wakeAll() {
+	if s.wake != nil {
+		close(s.wake)
+		s.wake = nil
+	}
 }
 
 // Len returns how many keys the limiter remembers, refilled ones not yet
@@ -183,15 +257,15 @@ func (l *Limiter) Len() int {
 	for i := range l.shards {
 		s := &l.shards[i]
 		s.mu.Lock()
-		n += len(s.paid)
+		n += len(s.m)
 		s.mu.Unlock()
 	}
 	return n
 }
 
-// Prune drops every key whose bucket has refilled by now, and returns how
-// many it dropped. Full shards prune themselves; a host may call Prune
-// periodically to return memory sooner.
+// Prune drops every key whose bucket has refilled by now and that has no
+// attempt pending, and returns how many it dropped. Full shards prune
+// themselves; a host may call Prune periodically to return memory sooner.
 func (l *Limiter) Prune(now time.Time) int {
 	t := now.UnixNano()
 	n := 0
@@ -212,39 +286,32 @@ func (l *Limiter) makeRoom(s *shard, t int64) {
 			return
 		}
 	}
-	victim, least, seen := "", int64(0), 0
-	for k, paid := range s.paid {
-		if seen == 0 || paid < least {
-			victim, least = k, paid
+	// The victim is the sampled key that would be refilled first if its
+	// pending attempts all failed.
+	var victim Key
+	least, seen := int64(0), 0
+	for k, e := range s.m {
+		if owed := e.paid + e.pending*l.refill; seen == 0 || owed < least {
+			victim, least = k, owed
 		}
 		if seen++; seen == sample {
 			break
 		}
 	}
-	delete(s.paid, victim)
+	delete(s.m, victim)
 }
 
 func prune(s *shard, t int64) int {
 	n := 0
-	for k, paid := range s.paid {
-		if paid <= t {
-			delete(s.paid, k)
+	for k, e := range s.m {
+		if e.pending == 0 && e.paid <= t {
+			delete(s.m, k)
 			n++
 		}
 	}
 	return n
 }
 
-func (l *Limiter) shard(k string) *shard {
-	return &l.shards[maphash.String(l.seed, k)%uint64(len(l.shards))]
-}
-
-// storedKey returns the map key for key: key itself, or for a long key a
-// 65-byte digest form that no short key can equal.
-func storedKey(key string) string {
-	if len(key) <= maxKey {
-		return key
-	}
-	sum := sha256.Sum256([]byte(key))
-	return "#" + hex.EncodeToString(sum[:])
+func (l *Limiter) shard(k Key) *shard {
+	return &l.shards[uint64(k)%uint64(len(l.shards))]
 }
