@@ -228,6 +228,10 @@ type SettingStore interface {
 	// name is 1 to MaxSettingName bytes and value at most MaxSettingValue
 	// bytes; anything longer is an error, and so is an empty name.
 	InitSetting(ctx context.Context, name string, value []byte) ([]byte, error)
+
+	// Setting returns the value stored under name, or an error wrapping
+	// ErrNotFound if there is none.
+	Setting(ctx context.Context, name string) ([]byte, error)
 }
 
 // Bounds of a setting, in bytes.

@@ -277,6 +277,20 @@ func (s *Store) InitSetting(ctx context.Context, name string, value []byte) ([]b
 	return bytes.Clone(cur), nil
 }
 
+// Setting implements [storage.SettingStore].
+func (s *Store) Setting(ctx context.Context, name string) ([]byte, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, ctxError(err)
+	}
+	s.mu.RLock()
+	cur, ok := s.settings[name]
+	s.mu.RUnlock()
+	if !ok {
+		return nil, fmt.Errorf("keyturn/memory: setting %s: %w", excerpt(name), storage.ErrNotFound)
+	}
+	return bytes.Clone(cur), nil
+}
+
 // AddRevocation implements [storage.RevocationStore]. A zero RevokedAt is an
 // error.
 func (s *Store) AddRevocation(ctx context.Context, r storage.Revocation) error {

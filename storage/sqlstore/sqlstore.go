@@ -555,6 +555,26 @@ func (s *Store) InitSetting(ctx context.Context, name string, value []byte) ([]b
 	return cur, nil
 }
 
+// Setting implements [storage.SettingStore].
+func (s *Store) Setting(ctx context.Context, name string) ([]byte, error) {
+	const op = "setting"
+	if err := s.begin(ctx, op); err != nil {
+		return nil, err
+	}
+	var cur bytesCol
+	err := s.db.QueryRowContext(ctx, s.q.setting, name).Scan(&cur)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, fmt.Errorf("keyturn/sqlstore: setting %s: %w", excerpt(name), storage.ErrNotFound)
+	}
+	if err != nil {
+		return nil, s.fail(ctx, op, err)
+	}
+	if cur == nil {
+		cur = bytesCol{}
+	}
+	return cur, nil
+}
+
 // AddRevocation implements [storage.RevocationStore]. A zero RevokedAt is an
 // error, because the zero time means "not revoked". The merge with an
 // existing revocation happens in one statement, so concurrent calls for the

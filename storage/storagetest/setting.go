@@ -18,6 +18,7 @@ import (
 func TestSettingStore(t *testing.T, newStore func(t *testing.T) storage.SettingStore) {
 	t.Helper()
 	t.Run("FirstWins", func(t *testing.T) { testSettingFirstWins(t, newStore) })
+	t.Run("Get", func(t *testing.T) { testSettingGet(t, newStore) })
 	t.Run("Values", func(t *testing.T) { testSettingValues(t, newStore) })
 	t.Run("Names", func(t *testing.T) { testSettingNames(t, newStore) })
 	t.Run("Bounds", func(t *testing.T) { testSettingBounds(t, newStore) })
@@ -50,6 +51,32 @@ func testSettingFirstWins(t *testing.T, newStore func(t *testing.T) storage.Sett
 	wantSetting(t, "InitSetting again", initSetting(t, s, "pepper", []byte("third")), []byte("first"))
 }
 
+func testSettingGet(t *testing.T, newStore func(t *testing.T) storage.SettingStore) {
+	s := newStore(t)
+	_, err := s.Setting(ctx(t), "absent")
+	wantErrIs(t, "Setting of a free name", err, storage.ErrNotFound)
+	_, err = s.Setting(ctx(t), "")
+	wantErrIs(t, "Setting of the empty name", err, storage.ErrNotFound)
+	initSetting(t, s, "n", []byte("first"))
+	initSetting(t, s, "n", []byte("second"))
+	got, err := s.Setting(ctx(t), "n")
+	wantNoErr(t, "Setting", err)
+	wantSetting(t, "Setting", got, []byte("first"))
+	got[0] = 'X'
+	got, err = s.Setting(ctx(t), "n")
+	wantNoErr(t, "Setting", err)
+	wantSetting(t, "Setting after the caller changed the returned slice", got, []byte("first"))
+	_, err = s.Setting(ctx(t), "N")
+	wantErrIs(t, "Setting of a name differing in case", err, storage.ErrNotFound)
+	_, err = s.Setting(cancelled(), "n")
+	wantErrIs(t, "Setting with a cancelled context", err, context.Canceled)
+
+	initSetting(t, s, "empty", nil)
+	got, err = s.Setting(ctx(t), "empty")
+	wantNoErr(t, "Setting of an empty value", err)
+	wantSetting(t, "Setting of an empty value", got, nil)
+}
+
 func testSettingValues(t *testing.T, newStore func(t *testing.T) storage.SettingStore) {
 	tests := []struct {
 		name  string
@@ -66,6 +93,9 @@ func testSettingValues(t *testing.T, newStore func(t *testing.T) storage.Setting
 			wantSetting(t, "InitSetting", initSetting(t, s, "n", tt.value), tt.value)
 			// A stored empty value is a value: the name is taken.
 			wantSetting(t, "InitSetting again", initSetting(t, s, "n", []byte("other")), tt.value)
+			got, err := s.Setting(ctx(t), "n")
+			wantNoErr(t, "Setting", err)
+			wantSetting(t, "Setting", got, tt.value)
 		})
 	}
 }

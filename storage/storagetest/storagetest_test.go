@@ -73,6 +73,7 @@ var mutants = []struct {
 	{"SettingNotAtomic", "SettingStore/ConcurrentFirstInit", "InitSetting checks and stores in two steps"},
 	{"SettingFoldsCase", "SettingStore/Names", "InitSetting folds the case of names"},
 	{"SettingNoBounds", "SettingStore/Bounds", "InitSetting stores names and values of any length"},
+	{"SettingMissingNil", "SettingStore/Get", "Setting of a free name returns nil and no error"},
 	{"ReplaceIgnoresOld", "SigningKeyUpdater/Replace", "ReplaceSigningKeyPrivate replaces whatever is stored"},
 
 	{"SweepExclusive", "Sweeper/Now", "Sweep keeps records expiring exactly at now"},
@@ -180,6 +181,14 @@ func (b *broken) InitSetting(ctx context.Context, name string, value []byte) ([]
 		b.settings[name] = cur
 	}
 	return append([]byte{}, cur...), nil
+}
+
+func (b *broken) Setting(ctx context.Context, name string) ([]byte, error) {
+	v, err := b.Store.Setting(ctx, name)
+	if b.bug == "SettingMissingNil" && errors.Is(err, storage.ErrNotFound) {
+		return nil, nil
+	}
+	return v, err
 }
 
 func (b *broken) ReplaceSigningKeyPrivate(ctx context.Context, id string, old, next []byte) (bool, error) {
