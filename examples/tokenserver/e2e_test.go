@@ -755,10 +755,10 @@ func contract(t *testing.T, p *proc, adminKey string) state {
 	if r.body["active"] != true || r.body["client_id"] != st.k2ID {
 		t.Errorf("introspection: %s", r.raw)
 	}
-	if r := p.want(intro(k2, st.adminToken), 200, "introspect another's"); r.raw != `{"active":false}` {
+	if r := p.want(intro(k2, st.adminToken), 200, "introspect another's"); r.raw != "{\"active\":false}\n" {
 		t.Errorf("k2 introspected the admin token: %s", r.raw)
 	}
-	if r := p.want(intro(adminKey, "not-a-token"), 200, "introspect garbage"); r.raw != `{"active":false}` {
+	if r := p.want(intro(adminKey, "not-a-token"), 200, "introspect garbage"); r.raw != "{\"active\":false}\n" {
 		t.Errorf("garbage introspects as %s", r.raw)
 	}
 	k2Basic := "Basic " + base64.StdEncoding.EncodeToString([]byte(st.k2ID+":"+st.k2Secret))
@@ -902,7 +902,7 @@ func restarted(t *testing.T, p *proc, adminKey string, st state) {
 		t.Errorf("token from before the restart introspects as %s", r.raw)
 	}
 	for _, tok := range []string{st.revokedToken, st.k3Token} {
-		if r := intro(tok); r.raw != `{"active":false}` {
+		if r := intro(tok); r.raw != "{\"active\":false}\n" {
 			t.Errorf("revoked token introspects as %s after the restart", r.raw)
 		}
 	}
