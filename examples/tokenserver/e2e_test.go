@@ -83,6 +83,7 @@ type proc struct {
 	cmd    *exec.Cmd
 	base   string
 	issuer string // the -issuer given, or base
+	quiet  bool   // logs no INFO lines
 	client *http.Client
 	mu     sync.Mutex
 	stdout []string
@@ -91,7 +92,9 @@ type proc struct {
 	edone  chan struct{} // closed when stderr is drained
 }
 
-var listening = regexp.MustCompile(`msg=listening addr=(\S+)`)
+// listening finds the address in the line the server logs once it listens,
+// in text or JSON.
+var listening = regexp.MustCompile(`msg=listening addr=(\S+)|"msg":"listening","addr":"([^"]+)"`)
 
 // demoUser is the -user flag of the servers that contract drives.
 var demoUser = []string{"-user", "ada:correct horse:read:users read:participants"}
@@ -128,9 +131,9 @@ func start(t *testing.T, env []string, db string, extra ...string) *proc {
 			p.stderr = append(p.stderr, line)
 			p.mu.Unlock()
 			if m := listening.FindStringSubmatch(line); m != nil {
-				addr <- m[1]
+				addr <- m[1] + m[2]
 			}
-			if strings.Contains(line, "level=ERROR") {
+			if strings.Contains(line, "level=ERROR") || strings.Contains(line, `"level":"ERROR"`) {
 				t.Logf("server: %s", line)
 			}
 		}
@@ -196,7 +199,9 @@ func (p *proc) wait() {
 	if err := p.cmd.Wait(); err != nil {
 		p.t.Errorf("server exit: %v; its log ends:\n%s", err, strings.Join(p.stderr[max(0, len(p.stderr)-40):], "\n"))
 	}
-	if !slices.ContainsFunc(p.stderr, func(l string) bool { return strings.Contains(l, "msg=stopped") }) {
+	if !p.quiet && !slices.ContainsFunc(p.stderr, func(l string) bool {
+		return strings.Contains(l, "msg=stopped") || strings.Contains(l, `"msg":"stopped"`)
+	}) {
 		p.t.Error("the server did not log that it stopped")
 	}
 }
@@ -341,6 +346,18 @@ func TestEndToEndMemory(t *testing.T) {
 	load(t, p, st.k2ID, st.k2Secret)
 	p.stop()
 	p.logsHoldNoSecret(admin, st)
+	// Without the secrets: one WARN line for each, naming it.
+	for _, v := range []string{"KEYTURN_PEPPER", "KEYTURN_KEK"} {
+		n := 0
+		for _, l := range p.stderr {
+			if strings.Contains(l, "level=WARN") && strings.Contains(l, v+" is not set") {
+				n++
+			}
+		}
+		if n != 1 {
+			t.Errorf("%d WARN lines about %s, want 1", n, v)
+		}
+	}
 }
 
 // TestEndToEndTLS serves over TLS with a certificate made for the test: the
