@@ -240,6 +240,11 @@ func (s *server) refuse(w http.ResponseWriter, r *http.Request, e *middleware.Er
 // and readiness checks, and /metrics unless it is served elsewhere. Every
 // request goes through the instrumentation (ops.go).
 func (s *server) routes(withMetrics bool) http.Handler {
+	return s.instrument(s.mux(withMetrics))
+}
+
+// mux is routes without the instrumentation.
+func (s *server) mux(withMetrics bool) *http.ServeMux {
 	mux := http.NewServeMux()
 	mux.Handle("/", s.Handler())
 	mux.Handle("/v1/api_keys", s.Admin())
@@ -251,7 +256,7 @@ func (s *server) routes(withMetrics bool) http.Handler {
 	if withMetrics && s.metrics != nil {
 		mux.Handle("GET /metrics", s.metricsHandler())
 	}
-	return s.instrument(mux)
+	return mux
 }
 
 // Demo resources, behind read:users and read:participants.
