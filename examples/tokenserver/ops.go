@@ -14,6 +14,7 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -52,6 +53,45 @@ type metrics struct {
 	failures    *prometheus.CounterVec   // reason
 	duration    *prometheus.HistogramVec // endpoint
 	revocations *prometheus.CounterVec   // kind
+
+	// The children the hot path uses, looked up once: WithLabelValues
+	// hashes its labels on every call.
+	durations map[string]prometheus.Observer // by endpoint
+	children  sync.Map                       // requestLabels or issuedLabels → prometheus.Counter
+}
+
+type requestLabels struct {
+	endpoint string
+	code     int
+}
+
+type issuedLabels struct {
+	grant  string
+	method keyturn.AuthMethod
+}
+
+// requestCounter returns the child of requests for the labels.
+func (m *metrics) requestCounter(endpoint string, code int) prometheus.Counter {
+	l := requestLabels{endpoint, code}
+	if c, ok := m.children.Load(l); ok {
+		return c.(prometheus.Counter)
+	}
+	c, _ := m.children.LoadOrStore(l, m.requests.WithLabelValues(endpoint, strconv.Itoa(code)))
+	return c.(prometheus.Counter)
+}
+
+// issuedCounter returns the child of issued for a grant and method.
+func (m *metrics) issuedCounter(grant string, method keyturn.AuthMethod) prometheus.Counter {
+	l := issuedLabels{grant, method}
+	if c, ok := m.children.Load(l); ok {
+		return c.(prometheus.Counter)
+	}
+	name := method.String()
+	if method == 0 {
+		name = "none"
+	}
+	c, _ := m.children.LoadOrStore(l, m.issued.WithLabelValues(grant, name))
+	return c.(prometheus.Counter)
 }
 
 func newMetrics() *metrics {
@@ -88,6 +128,10 @@ func newMetrics() *metrics {
 	}
 	m.revocations.WithLabelValues("token")
 	m.revocations.WithLabelValues("key")
+	m.durations = make(map[string]prometheus.Observer, len(tokenEndpoints))
+	for e := range tokenEndpoints {
+		m.durations[e] = m.duration.WithLabelValues(e)
+	}
 	return m
 }
 
@@ -130,11 +174,11 @@ func failureReason(ev keyturn.Event) string {
 func (m *metrics) observe(ev keyturn.Event) {
 	switch ev.Kind {
 	case keyturn.TokenIssued:
-		grant, method := "client_credentials", ev.Method.String()
+		grant := "client_credentials"
 		if ev.Method == 0 {
-			grant, method = "password", "none"
+			grant = "password"
 		}
-		m.issued.WithLabelValues(grant, method).Inc()
+		m.issuedCounter(grant, ev.Method).Inc()
 	case keyturn.AuthFailed:
 		m.failures.WithLabelValues(failureReason(ev)).Inc()
 	case keyturn.TokenRevoked:
@@ -191,9 +235,9 @@ func (s *server) instrument(next http.Handler) http.Handler {
 
 		path := r.URL.Path
 		if s.metrics != nil {
-			if tokenEndpoints[path] {
-				s.metrics.requests.WithLabelValues(path, strconv.Itoa(rec.status)).Inc()
-				s.metrics.duration.WithLabelValues(path).Observe(time.Since(start).Seconds())
+			if d, ok := s.metrics.durations[path]; ok {
+				s.metrics.requestCounter(path, rec.status).Inc()
+				d.Observe(time.Since(start).Seconds())
 			}
 			if r.Method == http.MethodDelete && rec.status == http.StatusNoContent && strings.HasPrefix(path, "/v1/api_keys/") {
 				s.metrics.revocations.WithLabelValues("key").Inc()
