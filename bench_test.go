@@ -37,7 +37,7 @@ var (
 	benchKeysCache = map[int]*benchKeys{}
 )
 
-const benchPepper = "pepper"
+const benchPepper = "a pepper for benchmarks"
 
 func keysForBench(b *testing.B, n int) *benchKeys {
 	benchKeysMu.Lock()

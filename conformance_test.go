@@ -657,7 +657,7 @@ func TestTOK34_Unguessable(t *testing.T) {
 			t.Errorf("token with byte %d changed verifies", i)
 		}
 		res := e.do(formPost("/introspect", "token="+url.QueryEscape(flipped), "Authorization", basicAuth("rsc", "rsc-secret")))
-		if string(res.Body) != `{"active":false}` {
+		if string(res.Body) != "{\"active\":false}\n" {
 			t.Errorf("token with byte %d changed introspects as %s", i, res.Body)
 		}
 	}

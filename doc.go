@@ -39,6 +39,10 @@
 //   - Brute-force protection: failed authentications are throttled
 //     ([RateLimiter] unless the host brings its own [Limiter]); it cannot
 //     be switched off.
+//   - The pepper: the store remembers a fingerprint of [Config.Pepper], and
+//     New refuses another pepper, or none after one, with
+//     [ErrPepperMismatch] instead of starting a server that refuses every
+//     key.
 //
 // Every part stays exported for a host that needs another shape: the
 // packages token (issuer, verifier, signing keys, revocations), keys (API

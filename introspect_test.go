@@ -36,7 +36,7 @@ func (e *endpointEnv) introspect(tok string, hdr ...string) *result {
 // {"active":false}.
 func wantInactive(t testing.TB, res *result) {
 	t.Helper()
-	if res.Code != http.StatusOK || string(res.Body) != `{"active":false}` {
+	if res.Code != http.StatusOK || string(res.Body) != "{\"active\":false}\n" {
 		t.Fatalf("status %d body %s, want 200 {\"active\":false}", res.Code, res.Body)
 	}
 	wantNoStore(t, res)
@@ -276,7 +276,7 @@ func TestIN13_InactiveRevealsNothing(t *testing.T) {
 	e.clock.Add(time.Hour)
 	answers["expired"] = e.introspect(live).Body
 	for name, b := range answers {
-		if !bytes.Equal(b, []byte(`{"active":false}`)) {
+		if !bytes.Equal(b, []byte("{\"active\":false}\n")) {
 			t.Errorf("%s: %s", name, b)
 		}
 	}

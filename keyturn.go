@@ -2,6 +2,9 @@ package keyturn
 
 import (
 	"context"
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
@@ -19,13 +22,15 @@ import (
 )
 
 // Store is everything a [Server] keeps: API keys, signing keys,
-// revocations and opaque tokens, and the sweeping of expired records.
-// storage/memory and storage/sqlstore implement it.
+// revocations, opaque tokens and the fingerprint of the pepper, and the
+// sweeping of expired records. storage/memory and storage/sqlstore implement
+// it.
 type Store interface {
 	storage.KeyStore
 	storage.SigningKeyStore
 	storage.RevocationStore
 	storage.OpaqueTokenStore
+	storage.SettingStore
 	storage.Sweeper
 }
 
@@ -44,6 +49,15 @@ const (
 	DefaultKeyRefresh        = time.Minute
 	DefaultSweepInterval     = 10 * time.Minute
 )
+
+// MinPepperLen is the shortest [Config.Pepper] New accepts, in bytes.
+const MinPepperLen = 16
+
+// ErrPepperMismatch reports that [Config.Pepper] is not the pepper the
+// store's API key hashes were made with (or that one of the two has no
+// pepper): every key would fail to authenticate. Start with the store's
+// pepper.
+var ErrPepperMismatch = errors.New("keyturn: the pepper is not the one the store was created with")
 
 // UserOwnerPrefix starts the Owner of a key created through a
 // password-grant token: "user:" followed by the user's name. Such a key
@@ -73,9 +87,13 @@ type Config struct {
 	KeyPrefix string
 
 	// Pepper keys the hashes of API key secrets, so that a copy of the
-	// store alone cannot check a guessed secret. Keep it out of the store
-	// and never change it: keys hashed under one pepper do not verify under
-	// another. Nil means unkeyed hashes (see keys.Hasher).
+	// store alone cannot check a guessed secret: at least MinPepperLen
+	// random bytes, kept out of the store. It cannot change for the life of
+	// the store, since keys hashed under one pepper do not verify under
+	// another: the store remembers a fingerprint of the pepper it first saw
+	// (an HMAC keyed by the pepper, never the pepper itself), and New
+	// refuses another one, or none after one, or one after none, with
+	// ErrPepperMismatch. Empty means unkeyed hashes (see keys.Hasher).
 	Pepper []byte
 
 	// KEK, when set, is a 32-byte key-encryption key sealing the signing
@@ -239,6 +257,9 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 	if cfg.Users != nil && cfg.UserScope == nil {
 		return nil, errors.New("keyturn: Config.UserScope is required with Users (it caps the keys users create)")
 	}
+	if n := len(cfg.Pepper); n > 0 && n < MinPepperLen {
+		return nil, fmt.Errorf("keyturn: Config.Pepper is %d bytes; it must be at least %d (random bytes, or a long random string)", n, MinPepperLen)
+	}
 	s := &Server{
 		store:        cfg.Store,
 		log:          cfg.Logger,
@@ -273,6 +294,9 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 	audience := orString(cfg.Audience, cfg.Issuer)
 	passwordID := orString(cfg.PasswordClientID, DefaultPasswordClientID)
 
+	if err := checkPepper(ctx, cfg.Store, cfg.Pepper); err != nil {
+		return nil, err
+	}
 	var err error
 	if s.keySet, err = token.NewKeySet(ctx, token.KeySetConfig{
 		Store: cfg.Store, Algorithm: cfg.Algorithm, KEK: cfg.KEK, Now: cfg.Now, Rand: cfg.Rand,
@@ -350,6 +374,44 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 	}
 	s.admin = &adminAPI{keys: s.keys, log: s.log, refuse: onError, passwordID: passwordID}
 	return s, nil
+}
+
+// pepperSetting is the setting that holds the pepper's fingerprint.
+const pepperSetting = "keyturn.pepper_fingerprint"
+
+// noPepper is the fingerprint of an empty pepper.
+const noPepper = "none"
+
+// pepperFingerprint identifies a pepper without revealing it: an HMAC-SHA-256
+// keyed by the pepper over a fixed label, or noPepper for none.
+func pepperFingerprint(pepper []byte) []byte {
+	if len(pepper) == 0 {
+		return []byte(noPepper)
+	}
+	mac := hmac.New(sha256.New, pepper)
+	mac.Write([]byte("keyturn pepper fingerprint v1"))
+	return []byte("hmac-sha256:" + hex.EncodeToString(mac.Sum(nil)))
+}
+
+// checkPepper records the fingerprint of pepper in st on first use, and
+// otherwise checks that it is the one recorded. A store made before
+// fingerprints were kept records the pepper of its next start unchecked.
+func checkPepper(ctx context.Context, st storage.SettingStore, pepper []byte) error {
+	want := pepperFingerprint(pepper)
+	got, err := st.InitSetting(ctx, pepperSetting, want)
+	if err != nil {
+		return fmt.Errorf("keyturn: reading the pepper fingerprint from the store: %w", err)
+	}
+	switch {
+	case hmac.Equal(got, want):
+		return nil
+	case string(got) == noPepper:
+		return fmt.Errorf("%w: its API keys were hashed without a pepper, but a pepper is set; "+
+			"start without it, or use a new store and new keys", ErrPepperMismatch)
+	case len(pepper) == 0:
+		return fmt.Errorf("%w: its API keys were hashed with a pepper, but none is set; start with that pepper", ErrPepperMismatch)
+	}
+	return fmt.Errorf("%w: its API keys were hashed with another pepper; start with that one", ErrPepperMismatch)
 }
 
 func orString(s, def string) string {

@@ -92,7 +92,7 @@ func (e *Endpoint) buildMetadata(cfg EndpointConfig) error {
 		list("revocation_endpoint_auth_methods_supported", auth)
 	}
 	list("scopes_supported", cfg.ScopesSupported.Tokens())
-	b = append(b, '}')
+	b = append(b, "}\n"...) // a newline, so that a shell prompt does not land on the JSON
 	e.metadata = b
 	return nil
 }

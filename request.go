@@ -66,19 +66,23 @@ func (e *Endpoint) writeError(w http.ResponseWriter, oe *oauthreq.Error) {
 	oauthreq.WriteError(w, oe, e.realm)
 }
 
-// writeJSON writes body, a JSON document, with the given status, as not
-// cacheable (RFC 6749 §5.1): every response of the token, introspection
-// and revocation endpoints carries Cache-Control: no-store and Pragma:
-// no-cache.
+// writeJSON writes body, a JSON document, and a newline with the given
+// status, as not cacheable (RFC 6749 §5.1): every response of the token,
+// introspection and revocation endpoints carries Cache-Control: no-store and
+// Pragma: no-cache.
 func writeJSON(w http.ResponseWriter, status int, body []byte) {
 	h := w.Header()
 	h["Content-Type"] = []string{"application/json"}
 	h["Cache-Control"] = []string{"no-store"}
 	h["Pragma"] = []string{"no-cache"}
-	h["Content-Length"] = []string{strconv.Itoa(len(body))}
+	h["Content-Length"] = []string{strconv.Itoa(len(body) + 1)}
 	w.WriteHeader(status)
 	w.Write(body)
+	w.Write(newline)
 }
+
+// newline ends every JSON body, so that a shell prompt does not land on it.
+var newline = []byte{'\n'}
 
 // writeEmpty answers 200 with an empty body, not cacheable.
 func writeEmpty(w http.ResponseWriter) {

@@ -247,22 +247,40 @@ func validName(name string) bool {
 // [ErrInvalidParams]. Create returns the key, which must be shown to its
 // owner now because only its hash is kept, and its record.
 func (m *Manager) Create(ctx context.Context, p CreateParams, ceiling scope.Set) (Key, Record, error) {
+	k, rec, commit, err := m.Prepare(p, ceiling)
+	if err != nil {
+		return Key{}, Record{}, err
+	}
+	if err := commit(ctx); err != nil {
+		return Key{}, Record{}, err
+	}
+	return k, rec, nil
+}
+
+// Prepare checks p and ceiling and makes a new key as [Manager.Create]
+// does, but stores nothing: the key authenticates only once commit has
+// stored its record. Use it when a key must be shown before it may work: a
+// server that prints its first admin key commits it only after the print
+// succeeded, so that a key nobody saw is never left usable. The record's
+// CreatedAt is the time of Prepare. A second commit fails with an error
+// wrapping [storage.ErrExists]; a key never committed leaves no trace.
+func (m *Manager) Prepare(p CreateParams, ceiling scope.Set) (Key, Record, func(context.Context) error, error) {
 	if len(p.Name) > MaxNameLen || !validName(p.Name) {
-		return Key{}, Record{}, fmt.Errorf("%w: name must be at most %d bytes of UTF-8 without control characters",
+		return Key{}, Record{}, nil, fmt.Errorf("%w: name must be at most %d bytes of UTF-8 without control characters",
 			ErrInvalidParams, MaxNameLen)
 	}
 	if len(p.Owner) > MaxOwnerLen || !utf8.ValidString(p.Owner) {
-		return Key{}, Record{}, fmt.Errorf("%w: owner must be at most %d bytes of UTF-8", ErrInvalidParams, MaxOwnerLen)
+		return Key{}, Record{}, nil, fmt.Errorf("%w: owner must be at most %d bytes of UTF-8", ErrInvalidParams, MaxOwnerLen)
 	}
 	if p.Scope.IsEmpty() {
-		return Key{}, Record{}, fmt.Errorf("%w: scope is empty", ErrInvalidParams)
+		return Key{}, Record{}, nil, fmt.Errorf("%w: scope is empty", ErrInvalidParams)
 	}
 	if !ceiling.Covers(p.Scope) {
-		return Key{}, Record{}, ErrScopeExceedsCeiling
+		return Key{}, Record{}, nil, ErrScopeExceedsCeiling
 	}
 	lifetime := orDuration(p.TokenLifetime, m.def)
 	if lifetime < m.minL || lifetime > m.maxL || lifetime%time.Second != 0 {
-		return Key{}, Record{}, fmt.Errorf("%w: token lifetime must be whole seconds from %d to %d",
+		return Key{}, Record{}, nil, fmt.Errorf("%w: token lifetime must be whole seconds from %d to %d",
 			ErrInvalidParams, m.minL/time.Second, m.maxL/time.Second)
 	}
 	now := m.now().UTC().Truncate(time.Microsecond)
@@ -270,12 +288,12 @@ func (m *Manager) Create(ctx context.Context, p CreateParams, ceiling scope.Set)
 	if !p.ExpiresAt.IsZero() {
 		expires = p.ExpiresAt.UTC().Truncate(time.Microsecond)
 		if !expires.After(now) {
-			return Key{}, Record{}, fmt.Errorf("%w: expiry is not in the future", ErrInvalidParams)
+			return Key{}, Record{}, nil, fmt.Errorf("%w: expiry is not in the future", ErrInvalidParams)
 		}
 	}
 	k, err := Generate(m.prefix, m.rand)
 	if err != nil {
-		return Key{}, Record{}, err
+		return Key{}, Record{}, nil, err
 	}
 	rec := storage.Key{
 		ID:            k.id,
@@ -287,11 +305,14 @@ func (m *Manager) Create(ctx context.Context, p CreateParams, ceiling scope.Set)
 		CreatedAt:     now,
 		ExpiresAt:     expires,
 	}
-	if err := m.store.CreateKey(ctx, rec); err != nil {
-		return Key{}, Record{}, fmt.Errorf("keyturn/keys: storing key %s: %w", k.id, err)
+	commit := func(ctx context.Context) error {
+		if err := m.store.CreateKey(ctx, rec); err != nil {
+			return fmt.Errorf("keyturn/keys: storing key %s: %w", rec.ID, err)
+		}
+		return nil
 	}
 	// p.Scope is what rec.Scope was made from: no need to parse it back.
-	return k, record(rec, p.Scope), nil
+	return k, record(rec, p.Scope), commit, nil
 }
 
 // Authenticate checks a presented key against its stored record and returns

@@ -1026,3 +1026,60 @@ func TestManagerConcurrent(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// TestPrepare makes a key without storing it: it does not authenticate
+// until commit, which stores exactly what Prepare returned; a second commit
+// fails; invalid parameters fail in Prepare, before any storage.
+func TestPrepare(t *testing.T) {
+	ctx := context.Background()
+	f := newFixture(t)
+	k, rec, commit, err := f.m.Prepare(keys.CreateParams{Name: "first admin", Scope: admin}, admin)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if f.store.total() != 0 {
+		t.Fatal("Prepare touched the store")
+	}
+	if _, err := f.m.Authenticate(ctx, k); !errors.Is(err, keys.ErrInvalidKey) {
+		t.Fatalf("an uncommitted key authenticates: %v", err)
+	}
+	f.clock.Advance(time.Minute)
+	if err := commit(ctx); err != nil {
+		t.Fatal(err)
+	}
+	got, err := f.m.Authenticate(ctx, k)
+	if err != nil {
+		t.Fatalf("the committed key: %v", err)
+	}
+	if !got.CreatedAt.Equal(t0.Truncate(time.Microsecond)) || !rec.CreatedAt.Equal(got.CreatedAt) || got.ID != rec.ID || got.ID != k.ID() || !got.Scope.Equal(admin) || got.Name != "first admin" {
+		t.Errorf("stored %+v, Prepare returned %+v", got, rec)
+	}
+	if err := commit(ctx); !errors.Is(err, storage.ErrExists) {
+		t.Errorf("second commit: %v, want ErrExists", err)
+	}
+	if n := f.store.count("CreateKey"); n != 2 {
+		t.Errorf("CreateKey called %d times, want 2", n)
+	}
+
+	for _, tc := range []struct {
+		name    string
+		p       keys.CreateParams
+		ceiling scope.Set
+		want    error
+	}{
+		{"empty scope", keys.CreateParams{}, admin, keys.ErrInvalidParams},
+		{"beyond the ceiling", keys.CreateParams{Scope: admin}, scope.MustParse("read:users"), keys.ErrScopeExceedsCeiling},
+		{"expired", keys.CreateParams{Scope: admin, ExpiresAt: t0.Add(-time.Second)}, admin, keys.ErrInvalidParams},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			before := f.store.total()
+			_, _, commit, err := f.m.Prepare(tc.p, tc.ceiling)
+			if !errors.Is(err, tc.want) || commit != nil {
+				t.Errorf("Prepare: %v (commit %v), want %v", err, commit != nil, tc.want)
+			}
+			if f.store.total() != before {
+				t.Error("a refused Prepare touched the store")
+			}
+		})
+	}
+}

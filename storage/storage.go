@@ -2,7 +2,8 @@
 // state: API key records, signing keys, revocations and opaque tokens.
 //
 // Start with the role interfaces — [KeyStore], [SigningKeyStore],
-// [RevocationStore] and [OpaqueTokenStore] — and the record types they carry.
+// [RevocationStore], [OpaqueTokenStore] and [SettingStore] — and the record
+// types they carry.
 // Consumers accept the narrowest interface they need; no store is required to
 // implement all of them, although the stores shipped with keyturn
 // ([github.com/keyturn/keyturn/storage/memory] and
@@ -212,4 +213,43 @@ type Sweeper interface {
 	// now. API key records are never swept. It returns how many records it
 	// deleted. Sweeping twice is harmless.
 	Sweep(ctx context.Context, now time.Time) (int, error)
+}
+
+// SettingStore keeps small named values that are fixed once for the life of
+// a store, such as the fingerprint of the pepper its key hashes were made
+// with, so that a process can check at start-up that it was configured as the
+// processes before it were. Settings are never changed or deleted.
+type SettingStore interface {
+	// InitSetting stores value under name if nothing is stored there yet, and
+	// returns what is stored under name after the call: value when the name
+	// was free, and otherwise the earlier value, unchanged. It is atomic:
+	// of concurrent calls for a free name exactly one stores its value, and
+	// every call returns that value. A nil and an empty value are the same.
+	// name is 1 to MaxSettingName bytes and value at most MaxSettingValue
+	// bytes; anything longer is an error, and so is an empty name.
+	InitSetting(ctx context.Context, name string, value []byte) ([]byte, error)
+
+	// Setting returns the value stored under name, or an error wrapping
+	// ErrNotFound if there is none.
+	Setting(ctx context.Context, name string) ([]byte, error)
+}
+
+// Bounds of a setting, in bytes.
+const (
+	MaxSettingName  = 255
+	MaxSettingValue = 4096
+)
+
+// SigningKeyUpdater replaces the private half of a stored signing key, as
+// token.SealKeys does to seal keys stored before a key-encryption key was
+// configured, or to move them under another.
+type SigningKeyUpdater interface {
+	// ReplaceSigningKeyPrivate sets the Private of the signing key id to next
+	// if it holds old now (compared byte-wise; nil and empty are the same),
+	// and reports whether it did. A key that holds something else is left
+	// as it is and gives false and no error, so that of two concurrent
+	// replacements of one value only one takes effect. Every other field of
+	// the key is kept. It returns an error wrapping ErrNotFound if there is
+	// no such key.
+	ReplaceSigningKeyPrivate(ctx context.Context, id string, old, next []byte) (bool, error)
 }

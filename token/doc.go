@@ -76,6 +76,8 @@
 //
 // With a KEK a record that is not sealed is refused, and a wrong KEK fails
 // with [ErrUnseal]. A [KeySetConfig.VerifyOnly] set reads public keys only.
+// [SealKeys] seals the keys of a store made without a KEK, or moves them from
+// one KEK to another.
 //
 // # Revocation
 //

@@ -41,10 +41,11 @@ func (h jwksHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		w.WriteHeader(http.StatusNotModified)
 		return
 	}
-	hdr.Set("Content-Length", strconv.Itoa(len(snap.jwks)))
+	hdr.Set("Content-Length", strconv.Itoa(len(snap.jwks)+1))
 	w.WriteHeader(http.StatusOK)
 	if r.Method == http.MethodGet {
 		w.Write(snap.jwks)
+		w.Write([]byte{'\n'}) // so that a shell prompt does not land on the JSON
 	}
 }
 

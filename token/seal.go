@@ -1,11 +1,16 @@
 package token
 
 import (
+	"context"
 	"crypto/aes"
 	"crypto/cipher"
+	"crypto/rand"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"io"
+
+	"github.com/keyturn/keyturn/storage"
 )
 
 // KEKSize is the size of a key-encryption key: AES-256.
@@ -68,4 +73,84 @@ func newAEAD(kek []byte) (cipher.AEAD, error) {
 		return nil, fmt.Errorf("keyturn/token: key-encryption key: %w", err)
 	}
 	return cipher.NewGCM(block)
+}
+
+// SealStore is the store [SealKeys] reads and rewrites signing keys in.
+type SealStore interface {
+	storage.SigningKeyStore
+	storage.SigningKeyUpdater
+}
+
+// SealKeys seals under kek every signing key in store that is stored
+// unsealed, or sealed under one of previous (key-encryption keys being
+// replaced), and returns how many keys it sealed. Keys already sealed under
+// kek are left as they are, so a second run seals nothing.
+//
+// It checks every key before it writes any: a key that is sealed under none
+// of kek and previous, or whose private half is not PKCS #8, fails the call
+// (an error wrapping [ErrUnseal] in the first case) and nothing is changed.
+// Each key is then replaced only if it still holds what was checked
+// ([storage.SigningKeyUpdater]); one that changed in between fails the call,
+// and running SealKeys again finishes the work.
+//
+// A [KeySet] configured without kek refuses the sealed keys at its next
+// load, so stop every process that uses the store, seal, and start them again
+// with kek.
+func SealKeys(ctx context.Context, store SealStore, kek []byte, previous ...[]byte) (sealed int, err error) {
+	if len(kek) != KEKSize {
+		return 0, errors.New("keyturn/token: SealKeys: the key-encryption key must be 32 bytes")
+	}
+	for _, p := range previous {
+		if len(p) != KEKSize {
+			return 0, errors.New("keyturn/token: SealKeys: every previous key-encryption key must be 32 bytes")
+		}
+	}
+	recs, err := store.SigningKeys(ctx)
+	if err != nil {
+		return 0, fmt.Errorf("keyturn/token: SealKeys: loading signing keys: %w", err)
+	}
+	type change struct {
+		id        string
+		old, next []byte
+	}
+	var changes []change
+	for _, r := range recs {
+		kid := safeName(r.ID)
+		der := r.Private
+		if isSealed(r.Private) {
+			if _, err := unseal(kek, r.ID, r.Private); err == nil {
+				continue // sealed under kek already
+			}
+			der = nil
+			for _, p := range previous {
+				if d, err := unseal(p, r.ID, r.Private); err == nil {
+					der = d
+					break
+				}
+			}
+			if der == nil {
+				return 0, fmt.Errorf("%w %s: sealed under a key-encryption key that is neither the new one nor a previous one", ErrUnseal, kid)
+			}
+			defer clear(der)
+		}
+		if _, err := x509.ParsePKCS8PrivateKey(der); err != nil {
+			return 0, fmt.Errorf("keyturn/token: SealKeys: signing key %s: bad private key", kid)
+		}
+		next, err := seal(kek, r.ID, der, rand.Reader)
+		if err != nil {
+			return 0, err
+		}
+		changes = append(changes, change{r.ID, r.Private, next})
+	}
+	for _, c := range changes {
+		ok, err := store.ReplaceSigningKeyPrivate(ctx, c.id, c.old, c.next)
+		if err != nil {
+			return sealed, fmt.Errorf("keyturn/token: SealKeys: storing signing key %s: %w", safeName(c.id), err)
+		}
+		if !ok {
+			return sealed, fmt.Errorf("keyturn/token: SealKeys: signing key %s changed while it was being sealed; run SealKeys again", safeName(c.id))
+		}
+		sealed++
+	}
+	return sealed, nil
 }

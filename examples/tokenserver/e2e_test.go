@@ -83,6 +83,7 @@ type proc struct {
 	cmd    *exec.Cmd
 	base   string
 	issuer string // the -issuer given, or base
+	quiet  bool   // logs no INFO lines
 	client *http.Client
 	mu     sync.Mutex
 	stdout []string
@@ -91,7 +92,9 @@ type proc struct {
 	edone  chan struct{} // closed when stderr is drained
 }
 
-var listening = regexp.MustCompile(`msg=listening addr=(\S+)`)
+// listening finds the address in the line the server logs once it listens,
+// in text or JSON.
+var listening = regexp.MustCompile(`msg=listening addr=(\S+)|"msg":"listening","addr":"([^"]+)"`)
 
 // demoUser is the -user flag of the servers that contract drives.
 var demoUser = []string{"-user", "ada:correct horse:read:users read:participants"}
@@ -128,9 +131,9 @@ func start(t *testing.T, env []string, db string, extra ...string) *proc {
 			p.stderr = append(p.stderr, line)
 			p.mu.Unlock()
 			if m := listening.FindStringSubmatch(line); m != nil {
-				addr <- m[1]
+				addr <- m[1] + m[2]
 			}
-			if strings.Contains(line, "level=ERROR") {
+			if strings.Contains(line, "level=ERROR") || strings.Contains(line, `"level":"ERROR"`) {
 				t.Logf("server: %s", line)
 			}
 		}
@@ -196,7 +199,9 @@ func (p *proc) wait() {
 	if err := p.cmd.Wait(); err != nil {
 		p.t.Errorf("server exit: %v; its log ends:\n%s", err, strings.Join(p.stderr[max(0, len(p.stderr)-40):], "\n"))
 	}
-	if !slices.ContainsFunc(p.stderr, func(l string) bool { return strings.Contains(l, "msg=stopped") }) {
+	if !p.quiet && !slices.ContainsFunc(p.stderr, func(l string) bool {
+		return strings.Contains(l, "msg=stopped") || strings.Contains(l, `"msg":"stopped"`)
+	}) {
 		p.t.Error("the server did not log that it stopped")
 	}
 }
@@ -341,6 +346,18 @@ func TestEndToEndMemory(t *testing.T) {
 	load(t, p, st.k2ID, st.k2Secret)
 	p.stop()
 	p.logsHoldNoSecret(admin, st)
+	// Without the secrets: one WARN line for each, naming it.
+	for _, v := range []string{"KEYTURN_PEPPER", "KEYTURN_KEK"} {
+		n := 0
+		for _, l := range p.stderr {
+			if strings.Contains(l, "level=WARN") && strings.Contains(l, v+" is not set") {
+				n++
+			}
+		}
+		if n != 1 {
+			t.Errorf("%d WARN lines about %s, want 1", n, v)
+		}
+	}
 }
 
 // TestEndToEndTLS serves over TLS with a certificate made for the test: the
@@ -755,10 +772,10 @@ func contract(t *testing.T, p *proc, adminKey string) state {
 	if r.body["active"] != true || r.body["client_id"] != st.k2ID {
 		t.Errorf("introspection: %s", r.raw)
 	}
-	if r := p.want(intro(k2, st.adminToken), 200, "introspect another's"); r.raw != `{"active":false}` {
+	if r := p.want(intro(k2, st.adminToken), 200, "introspect another's"); r.raw != "{\"active\":false}\n" {
 		t.Errorf("k2 introspected the admin token: %s", r.raw)
 	}
-	if r := p.want(intro(adminKey, "not-a-token"), 200, "introspect garbage"); r.raw != `{"active":false}` {
+	if r := p.want(intro(adminKey, "not-a-token"), 200, "introspect garbage"); r.raw != "{\"active\":false}\n" {
 		t.Errorf("garbage introspects as %s", r.raw)
 	}
 	k2Basic := "Basic " + base64.StdEncoding.EncodeToString([]byte(st.k2ID+":"+st.k2Secret))
@@ -902,7 +919,7 @@ func restarted(t *testing.T, p *proc, adminKey string, st state) {
 		t.Errorf("token from before the restart introspects as %s", r.raw)
 	}
 	for _, tok := range []string{st.revokedToken, st.k3Token} {
-		if r := intro(tok); r.raw != `{"active":false}` {
+		if r := intro(tok); r.raw != "{\"active\":false}\n" {
 			t.Errorf("revoked token introspects as %s after the restart", r.raw)
 		}
 	}

@@ -24,22 +24,41 @@ import (
 	"github.com/keyturn/keyturn/keys"
 	"github.com/keyturn/keyturn/scope"
 	"github.com/keyturn/keyturn/storage"
-	"github.com/keyturn/keyturn/storage/memory"
 )
 
 var bootstrapLine = regexp.MustCompile(`^bootstrap admin key: (ds_live_[0-9A-Za-z]{16}_[0-9A-Za-z]{49})\n$`)
 
 func testConfig() config {
-	return config{issuer: "http://keyturn.test", audience: "http://keyturn.test"}
+	c := defaultConfig()
+	c.issuer, c.audience = "http://keyturn.test", "http://keyturn.test"
+	return c
 }
 
 func discard() *slog.Logger { return slog.New(slog.DiscardHandler) }
 
+// memStore is a memory store as openStore opens it.
+func memStore() *openedStore {
+	st, err := openStore(context.Background(), "memory")
+	if err != nil {
+		panic(err)
+	}
+	return st
+}
+
+// start assembles a server over st and bootstraps it, printing to out.
+func startServer(ctx context.Context, c config, st *openedStore, log *slog.Logger, out io.Writer) (*server, error) {
+	s, err := newServer(ctx, c, st, log, newMetrics())
+	if err != nil {
+		return nil, err
+	}
+	return s, s.bootstrap(ctx, out)
+}
+
 func TestBootstrapOnce(t *testing.T) {
 	ctx := context.Background()
-	st := memory.New()
+	st := memStore()
 	var out bytes.Buffer
-	s, err := newServer(ctx, testConfig(), st, discard(), &out)
+	s, err := startServer(ctx, testConfig(), st, discard(), &out)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -51,8 +70,8 @@ func TestBootstrapOnce(t *testing.T) {
 	if err != nil || len(listed) != 1 {
 		t.Fatalf("%d keys, %v", len(listed), err)
 	}
-	if got := listed[0].Scope; !got.Equal(scope.MustParse(allScopes)) {
-		t.Errorf("bootstrap scope %q, want %q", got, allScopes)
+	if got := listed[0].Scope; !got.Equal(scope.MustParse(builtinScopes)) {
+		t.Errorf("bootstrap scope %q, want %q", got, builtinScopes)
 	}
 	if !strings.HasPrefix(m[1], "ds_live_"+listed[0].ID+"_") {
 		t.Error("the printed key is not the stored one")
@@ -60,7 +79,7 @@ func TestBootstrapOnce(t *testing.T) {
 
 	t.Run("restart prints nothing", func(t *testing.T) {
 		var again bytes.Buffer
-		if _, err := newServer(ctx, testConfig(), st, discard(), &again); err != nil {
+		if _, err := startServer(ctx, testConfig(), st, discard(), &again); err != nil {
 			t.Fatal(err)
 		}
 		if again.Len() != 0 {
@@ -72,7 +91,7 @@ func TestBootstrapOnce(t *testing.T) {
 			t.Fatal(err)
 		}
 		var again bytes.Buffer
-		if _, err := newServer(ctx, testConfig(), st, discard(), &again); err != nil {
+		if _, err := startServer(ctx, testConfig(), st, discard(), &again); err != nil {
 			t.Fatal(err)
 		}
 		if again.Len() != 0 {
@@ -83,10 +102,10 @@ func TestBootstrapOnce(t *testing.T) {
 
 func TestBackgroundSweeps(t *testing.T) {
 	ctx := context.Background()
-	st := memory.New()
+	st := memStore()
 	c := testConfig()
 	c.sweepEvery = time.Millisecond
-	s, err := newServer(ctx, c, st, discard(), io.Discard)
+	s, err := startServer(ctx, c, st, discard(), io.Discard)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -133,7 +152,8 @@ func TestSecretsFromEnv(t *testing.T) {
 		ok     bool
 	}{
 		{"none", nil, 0, true},
-		{"pepper and KEK", map[string]string{"KEYTURN_PEPPER": "pepper", "KEYTURN_KEK": kek}, 32, true},
+		{"pepper and KEK", map[string]string{"KEYTURN_PEPPER": "a pepper of 16 bytes at least", "KEYTURN_KEK": kek}, 32, true},
+		{"pepper too short", map[string]string{"KEYTURN_PEPPER": "fifteen bytes!!"}, 0, false},
 		{"KEK too short", map[string]string{"KEYTURN_KEK": base64.StdEncoding.EncodeToString(make([]byte, 16))}, 0, false},
 		{"KEK not base64", map[string]string{"KEYTURN_KEK": "not base64 at all!"}, 0, false},
 		{"KEK in URL base64", map[string]string{"KEYTURN_KEK": strings.Repeat("_-", 22)}, 0, false},
@@ -148,7 +168,10 @@ func TestSecretsFromEnv(t *testing.T) {
 			if err != nil && tt.env["KEYTURN_KEK"] != "" && strings.Contains(err.Error(), tt.env["KEYTURN_KEK"]) {
 				t.Errorf("the error shows the KEK: %v", err)
 			}
-			if len(c.kek) != tt.kekLen || string(c.pepper) != tt.env["KEYTURN_PEPPER"] {
+			if err != nil && tt.env["KEYTURN_PEPPER"] != "" && strings.Contains(err.Error(), tt.env["KEYTURN_PEPPER"]) {
+				t.Errorf("the error shows the pepper: %v", err)
+			}
+			if len(c.kek) != tt.kekLen || err == nil && string(c.pepper) != tt.env["KEYTURN_PEPPER"] {
 				t.Errorf("kek %d bytes, pepper %q", len(c.kek), c.pepper)
 			}
 		})
@@ -156,10 +179,12 @@ func TestSecretsFromEnv(t *testing.T) {
 }
 
 // TestStoreSecrets checks that the KEK seals the signing keys and the
-// pepper keys the hashes: a restart with other values refuses to start or
-// to accept the keys made before.
+// pepper keys the hashes: a restart with another KEK or pepper, or without
+// one, refuses to start (the pepper through the store's fingerprint of it,
+// issue 11 finding 7).
 func TestStoreSecrets(t *testing.T) {
 	ctx := context.Background()
+	const pepper1 = "the first pepper, long enough"
 	with := func(pepper string, kek byte) config {
 		c := testConfig()
 		c.pepper = []byte(pepper)
@@ -168,9 +193,9 @@ func TestStoreSecrets(t *testing.T) {
 		}
 		return c
 	}
-	st := memory.New()
+	st := memStore()
 	var out bytes.Buffer
-	if _, err := newServer(ctx, with("p1", 1), st, discard(), &out); err != nil {
+	if _, err := startServer(ctx, with(pepper1, 1), st, discard(), &out); err != nil {
 		t.Fatal(err)
 	}
 	admin, err := keys.Parse(keyPrefix, bootstrapLine.FindStringSubmatch(out.String())[1])
@@ -187,14 +212,14 @@ func TestStoreSecrets(t *testing.T) {
 		c          config
 		starts, ok bool // starts, and authenticates the bootstrap key
 	}{
-		{"same pepper and KEK", with("p1", 1), true, true},
-		{"another pepper", with("p2", 1), true, false},
-		{"no pepper", with("", 1), true, false},
-		{"another KEK", with("p1", 2), false, false},
-		{"no KEK", with("p1", 0), false, false},
+		{"same pepper and KEK", with(pepper1, 1), true, true},
+		{"another pepper", with("the second pepper, long enough", 1), false, false},
+		{"no pepper", with("", 1), false, false},
+		{"another KEK", with(pepper1, 2), false, false},
+		{"no KEK", with(pepper1, 0), false, false},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
-			s, err := newServer(ctx, tt.c, st, discard(), io.Discard)
+			s, err := startServer(ctx, tt.c, st, discard(), io.Discard)
 			if (err == nil) != tt.starts {
 				t.Fatalf("start: %v, want it to start: %v", err, tt.starts)
 			}
@@ -279,11 +304,11 @@ func TestLogEventsHidesMisplacedSecrets(t *testing.T) {
 func testServer(t *testing.T) (*server, string, string) {
 	t.Helper()
 	var out bytes.Buffer
-	s, err := newServer(context.Background(), testConfig(), memory.New(), discard(), &out)
+	s, err := startServer(context.Background(), testConfig(), memStore(), discard(), &out)
 	if err != nil {
 		t.Fatal(err)
 	}
-	hs := httptest.NewServer(s.routes())
+	hs := httptest.NewServer(s.routes(true))
 	t.Cleanup(hs.Close)
 	return s, hs.URL, bootstrapLine.FindStringSubmatch(out.String())[1]
 }

@@ -5,28 +5,49 @@ import (
 	"database/sql"
 	"fmt"
 	"strings"
+	"time"
 
 	_ "github.com/jackc/pgx/v5/stdlib" // PostgreSQL driver "pgx"
 	_ "modernc.org/sqlite"             // SQLite driver "sqlite", pure Go
 
 	"github.com/keyturn/keyturn"
+	"github.com/keyturn/keyturn/storage"
 	"github.com/keyturn/keyturn/storage/memory"
 	"github.com/keyturn/keyturn/storage/sqlstore"
 )
 
+// store is what the server keeps its state in: everything keyturn.New
+// needs, and the rewriting of signing keys that tokenserver seal does.
+type store interface {
+	keyturn.Store
+	storage.SigningKeyUpdater
+}
+
+// openedStore is an open store with the means to check and close it.
+type openedStore struct {
+	store
+	// ping reports whether the store answers now; the caller bounds it with
+	// its context.
+	ping  func(ctx context.Context) error
+	close func() error
+}
+
+// readyTimeout bounds a readiness check.
+const readyTimeout = time.Second
+
 // openStore opens what -db names: "memory", a postgres:// URL, or a SQLite
-// file. It runs the migrations and returns a func that closes the database.
-func openStore(ctx context.Context, db string) (keyturn.Store, func() error, error) {
+// file. It runs the migrations.
+func openStore(ctx context.Context, db string) (*openedStore, error) {
 	if db == "memory" {
-		return memory.New(), func() error { return nil }, nil
+		return &openedStore{store: memory.New(), ping: func(context.Context) error { return nil }, close: func() error { return nil }}, nil
 	}
 	driver, dsn, dialect := "sqlite", sqliteDSN(db), sqlstore.SQLite
-	if strings.HasPrefix(db, "postgres://") || strings.HasPrefix(db, "postgresql://") {
+	if isPostgres(db) {
 		driver, dsn, dialect = "pgx", db, sqlstore.Postgres
 	}
 	sqldb, err := sql.Open(driver, dsn)
 	if err != nil {
-		return nil, nil, fmt.Errorf("opening the database: %w", err)
+		return nil, fmt.Errorf("opening the database: %w", err)
 	}
 	s, err := sqlstore.New(sqlstore.Config{DB: sqldb, Dialect: dialect})
 	if err == nil {
@@ -34,9 +55,26 @@ func openStore(ctx context.Context, db string) (keyturn.Store, func() error, err
 	}
 	if err != nil {
 		sqldb.Close()
-		return nil, nil, fmt.Errorf("preparing the database: %w", err)
+		return nil, fmt.Errorf("preparing the database: %w", err)
 	}
-	return s, func() error { s.Close(); return sqldb.Close() }, nil
+	return &openedStore{
+		store: s,
+		ping:  func(ctx context.Context) error { return pingSQL(ctx, sqldb) },
+		close: func() error { s.Close(); return sqldb.Close() },
+	}, nil
+}
+
+// pingSQL checks that the database answers: a ping, then a trivial query.
+func pingSQL(ctx context.Context, db *sql.DB) error {
+	if err := db.PingContext(ctx); err != nil {
+		return err
+	}
+	var one int
+	return db.QueryRowContext(ctx, "SELECT 1").Scan(&one)
+}
+
+func isPostgres(db string) bool {
+	return strings.HasPrefix(db, "postgres://") || strings.HasPrefix(db, "postgresql://")
 }
 
 // sqliteDSN adds the pragmas sqlstore documents to a SQLite file name.

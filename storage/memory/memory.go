@@ -3,8 +3,9 @@
 //
 // Start with [New]: the [*Store] it returns implements every role interface of
 // [github.com/keyturn/keyturn/storage] — [storage.KeyStore],
-// [storage.SigningKeyStore], [storage.RevocationStore],
-// [storage.OpaqueTokenStore] and [storage.Sweeper] — and is safe for
+// [storage.SigningKeyStore], [storage.SigningKeyUpdater],
+// [storage.RevocationStore], [storage.OpaqueTokenStore],
+// [storage.SettingStore] and [storage.Sweeper] — and is safe for
 // concurrent use by multiple goroutines.
 //
 // Nothing persists: every key, signing key, revocation and opaque token is
@@ -32,6 +33,7 @@
 package memory
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -45,11 +47,13 @@ import (
 )
 
 var (
-	_ storage.KeyStore         = (*Store)(nil)
-	_ storage.SigningKeyStore  = (*Store)(nil)
-	_ storage.RevocationStore  = (*Store)(nil)
-	_ storage.OpaqueTokenStore = (*Store)(nil)
-	_ storage.Sweeper          = (*Store)(nil)
+	_ storage.KeyStore          = (*Store)(nil)
+	_ storage.SigningKeyStore   = (*Store)(nil)
+	_ storage.RevocationStore   = (*Store)(nil)
+	_ storage.OpaqueTokenStore  = (*Store)(nil)
+	_ storage.Sweeper           = (*Store)(nil)
+	_ storage.SettingStore      = (*Store)(nil)
+	_ storage.SigningKeyUpdater = (*Store)(nil)
 )
 
 var (
@@ -70,6 +74,8 @@ type Store struct {
 	revocations map[revocationID]storage.Revocation
 
 	opaque map[string]storage.OpaqueToken // by string(Hash)
+
+	settings map[string][]byte
 }
 
 type revocationID struct {
@@ -84,6 +90,7 @@ func New() *Store {
 		signing:     make(map[string]storage.SigningKey),
 		revocations: make(map[revocationID]storage.Revocation),
 		opaque:      make(map[string]storage.OpaqueToken),
+		settings:    make(map[string][]byte),
 	}
 }
 
@@ -228,6 +235,60 @@ func (s *Store) DeleteSigningKey(ctx context.Context, id string) error {
 	delete(s.signing, id)
 	s.mu.Unlock()
 	return nil
+}
+
+// ReplaceSigningKeyPrivate implements [storage.SigningKeyUpdater].
+func (s *Store) ReplaceSigningKeyPrivate(ctx context.Context, id string, old, next []byte) (bool, error) {
+	if err := ctx.Err(); err != nil {
+		return false, ctxError(err)
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	k, ok := s.signing[id]
+	if !ok {
+		return false, fmt.Errorf("keyturn/memory: signing key %s: %w", excerpt(id), storage.ErrNotFound)
+	}
+	if !bytes.Equal(k.Private, old) {
+		return false, nil
+	}
+	k.Private = slices.Clone(next)
+	s.signing[id] = k
+	return true, nil
+}
+
+// InitSetting implements [storage.SettingStore].
+func (s *Store) InitSetting(ctx context.Context, name string, value []byte) ([]byte, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, ctxError(err)
+	}
+	if name == "" || len(name) > storage.MaxSettingName || len(value) > storage.MaxSettingValue {
+		return nil, fmt.Errorf("keyturn/memory: setting %s: name or value out of bounds", excerpt(name))
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	cur, ok := s.settings[name]
+	if !ok {
+		cur = bytes.Clone(value)
+		if cur == nil {
+			cur = []byte{}
+		}
+		s.settings[name] = cur
+	}
+	return bytes.Clone(cur), nil
+}
+
+// Setting implements [storage.SettingStore].
+func (s *Store) Setting(ctx context.Context, name string) ([]byte, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, ctxError(err)
+	}
+	s.mu.RLock()
+	cur, ok := s.settings[name]
+	s.mu.RUnlock()
+	if !ok {
+		return nil, fmt.Errorf("keyturn/memory: setting %s: %w", excerpt(name), storage.ErrNotFound)
+	}
+	return bytes.Clone(cur), nil
 }
 
 // AddRevocation implements [storage.RevocationStore]. A zero RevokedAt is an

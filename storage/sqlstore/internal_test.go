@@ -37,11 +37,13 @@ func TestRebind(t *testing.T) {
 func TestQueriesParameterCount(t *testing.T) {
 	lite, pg := dialectQueries[SQLite], dialectQueries[Postgres]
 	for name, pair := range map[string][2]string{
-		"createKey":        {lite.createKey, pg.createKey},
-		"retireSigningKey": {lite.retireSigningKey, pg.retireSigningKey},
-		"addRevocation":    {lite.addRevocation, pg.addRevocation},
-		"revocationsSince": {lite.revocationsSince, pg.revocationsSince},
-		"sweepRevocations": {lite.sweepRevocations, pg.sweepRevocations},
+		"createKey":                {lite.createKey, pg.createKey},
+		"retireSigningKey":         {lite.retireSigningKey, pg.retireSigningKey},
+		"addRevocation":            {lite.addRevocation, pg.addRevocation},
+		"revocationsSince":         {lite.revocationsSince, pg.revocationsSince},
+		"sweepRevocations":         {lite.sweepRevocations, pg.sweepRevocations},
+		"replaceSigningKeyPrivate": {lite.replaceSigningKeyPrivate, pg.replaceSigningKeyPrivate},
+		"initSetting":              {lite.initSetting, pg.initSetting},
 	} {
 		t.Run(name, func(t *testing.T) {
 			n := strings.Count(pair[0], "?")

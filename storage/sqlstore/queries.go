@@ -6,6 +6,8 @@ package sqlstore
 type queries struct {
 	createKey, key, keysFirst, keysAfter, revokeKey                        string
 	addSigningKey, signingKeys, retireSigningKey, deleteSigningKey         string
+	replaceSigningKeyPrivate, signingKeyExists                             string
+	initSetting, setting                                                   string
 	addRevocation, revocationsSince                                        string
 	addOpaqueToken, opaqueToken                                            string
 	sweepOpaqueTokens, sweepRevocations, sweepSigningKeys                  string
@@ -51,6 +53,14 @@ func buildQueries(d Dialect) *queries {
 			SET not_after = ` + earlierNotAfter + `, expires_at = ` + earlierExpiresAt + `
 			WHERE id = ?`,
 		deleteSigningKey: `DELETE FROM keyturn_signing_keys WHERE id = ?`,
+		// The second parameter is an empty blob: a NULL private key compares
+		// as empty, as the storage contract has nil and empty the same.
+		replaceSigningKeyPrivate: `UPDATE keyturn_signing_keys SET private = ?
+			WHERE id = ? AND COALESCE(private, ?) = ?`,
+		signingKeyExists: `SELECT COUNT(*) FROM keyturn_signing_keys WHERE id = ?`,
+
+		initSetting: `INSERT INTO keyturn_settings (name, value) VALUES (?, ?) ON CONFLICT (name) DO NOTHING`,
+		setting:     `SELECT value FROM keyturn_settings WHERE name = ?`,
 
 		// Merge: the earlier revoked_at and the later expires_at, NULL (keep
 		// forever) counting as latest.
@@ -97,6 +107,7 @@ func buildQueries(d Dialect) *queries {
 	for _, p := range []*string{
 		&q.createKey, &q.key, &q.keysFirst, &q.keysAfter, &q.revokeKey,
 		&q.addSigningKey, &q.signingKeys, &q.retireSigningKey, &q.deleteSigningKey,
+		&q.replaceSigningKeyPrivate, &q.signingKeyExists, &q.initSetting, &q.setting,
 		&q.addRevocation, &q.revocationsSince,
 		&q.addOpaqueToken, &q.opaqueToken,
 		&q.sweepOpaqueTokens, &q.sweepRevocations, &q.sweepSigningKeys,

@@ -6,7 +6,8 @@
 // Start with [New]: give it the host's *sql.DB and its [Dialect] in a
 // [Config], call [Store.Migrate] once at start-up, and pass the [*Store]
 // wherever keyturn asks for a [storage.KeyStore], [storage.SigningKeyStore],
-// [storage.RevocationStore], [storage.OpaqueTokenStore] or [storage.Sweeper].
+// [storage.SigningKeyUpdater], [storage.RevocationStore],
+// [storage.OpaqueTokenStore], [storage.SettingStore] or [storage.Sweeper].
 // Call [Store.Sweep] on a timer so that expired opaque tokens, revocations and
 // signing keys do not accumulate.
 //
@@ -70,7 +71,8 @@
 // it is the zero time. A key's scope is stored as a JSON array of its tokens
 // in a text column. Identifiers are compared byte-wise, as Go compares
 // strings (COLLATE "C" on PostgreSQL). Lookups and merges use primary keys
-// (key id, signing key id, revocation kind and id, opaque token hash); indexes
+// (key id, signing key id, revocation kind and id, opaque token hash, setting
+// name); indexes
 // cover [Store.RevocationsSince] and the expiry sweeps.
 //
 // # Security
@@ -101,11 +103,13 @@ import (
 )
 
 var (
-	_ storage.KeyStore         = (*Store)(nil)
-	_ storage.SigningKeyStore  = (*Store)(nil)
-	_ storage.RevocationStore  = (*Store)(nil)
-	_ storage.OpaqueTokenStore = (*Store)(nil)
-	_ storage.Sweeper          = (*Store)(nil)
+	_ storage.KeyStore          = (*Store)(nil)
+	_ storage.SigningKeyStore   = (*Store)(nil)
+	_ storage.RevocationStore   = (*Store)(nil)
+	_ storage.OpaqueTokenStore  = (*Store)(nil)
+	_ storage.Sweeper           = (*Store)(nil)
+	_ storage.SettingStore      = (*Store)(nil)
+	_ storage.SigningKeyUpdater = (*Store)(nil)
 )
 
 // Dialect names the SQL database behind a *sql.DB.
@@ -497,6 +501,78 @@ func (s *Store) DeleteSigningKey(ctx context.Context, id string) error {
 		return s.fail(ctx, op, err)
 	}
 	return nil
+}
+
+// ReplaceSigningKeyPrivate implements [storage.SigningKeyUpdater] in one
+// conditional UPDATE.
+func (s *Store) ReplaceSigningKeyPrivate(ctx context.Context, id string, old, next []byte) (bool, error) {
+	const op = "replace signing key"
+	if err := s.begin(ctx, op); err != nil {
+		return false, err
+	}
+	res, err := s.db.ExecContext(ctx, s.q.replaceSigningKeyPrivate, nullBytes(next), id, []byte{}, keyBytes(old))
+	if err != nil {
+		return false, s.fail(ctx, op, err)
+	}
+	n, err := res.RowsAffected()
+	if err != nil {
+		return false, s.fail(ctx, op, err)
+	}
+	if n > 0 {
+		return true, nil
+	}
+	var exists int
+	if err := s.db.QueryRowContext(ctx, s.q.signingKeyExists, id).Scan(&exists); err != nil {
+		return false, s.fail(ctx, op, err)
+	}
+	if exists == 0 {
+		return false, fmt.Errorf("keyturn/sqlstore: signing key %s: %w", excerpt(id), storage.ErrNotFound)
+	}
+	return false, nil
+}
+
+// InitSetting implements [storage.SettingStore]: an INSERT that does nothing
+// when the name is taken, then a read of what the name holds, which no
+// later call can change.
+func (s *Store) InitSetting(ctx context.Context, name string, value []byte) ([]byte, error) {
+	const op = "init setting"
+	if err := s.begin(ctx, op); err != nil {
+		return nil, err
+	}
+	if name == "" || len(name) > storage.MaxSettingName || len(value) > storage.MaxSettingValue {
+		return nil, fmt.Errorf("keyturn/sqlstore: setting %s: name or value out of bounds", excerpt(name))
+	}
+	if _, err := s.db.ExecContext(ctx, s.q.initSetting, name, keyBytes(value)); err != nil {
+		return nil, s.fail(ctx, op, err)
+	}
+	var cur bytesCol
+	if err := s.db.QueryRowContext(ctx, s.q.setting, name).Scan(&cur); err != nil {
+		return nil, s.fail(ctx, op, err)
+	}
+	if cur == nil {
+		cur = bytesCol{}
+	}
+	return cur, nil
+}
+
+// Setting implements [storage.SettingStore].
+func (s *Store) Setting(ctx context.Context, name string) ([]byte, error) {
+	const op = "setting"
+	if err := s.begin(ctx, op); err != nil {
+		return nil, err
+	}
+	var cur bytesCol
+	err := s.db.QueryRowContext(ctx, s.q.setting, name).Scan(&cur)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, fmt.Errorf("keyturn/sqlstore: setting %s: %w", excerpt(name), storage.ErrNotFound)
+	}
+	if err != nil {
+		return nil, s.fail(ctx, op, err)
+	}
+	if cur == nil {
+		cur = bytesCol{}
+	}
+	return cur, nil
 }
 
 // AddRevocation implements [storage.RevocationStore]. A zero RevokedAt is an

@@ -4,8 +4,8 @@
 // Start with [Run], which tests a store implementing every role interface of
 // [github.com/keyturn/keyturn/storage] (see [Store]). A host store that
 // implements only some of them runs the matching [TestKeyStore],
-// [TestSigningKeyStore], [TestRevocationStore] and [TestOpaqueTokenStore]
-// instead. Like [testing/fstest.TestFS], the suite is called from an ordinary
+// [TestSigningKeyStore], [TestSigningKeyUpdater], [TestRevocationStore],
+// [TestOpaqueTokenStore] and [TestSettingStore] instead. Like [testing/fstest.TestFS], the suite is called from an ordinary
 // test of the store's own package:
 //
 //	func TestConformance(t *testing.T) {
@@ -57,6 +57,8 @@
 //     key, no longer exists, so its identifier may be added again.
 //   - Sweep removes no API key records, expired or not.
 //   - Errors from opaque-token methods do not contain the token hash.
+//   - InitSetting refuses an empty name, and a name or value over its bound,
+//     and then stores nothing.
 package storagetest
 
 import (
@@ -72,6 +74,8 @@ type Store interface {
 	storage.RevocationStore
 	storage.OpaqueTokenStore
 	storage.Sweeper
+	storage.SettingStore
+	storage.SigningKeyUpdater
 }
 
 // Run runs the whole conformance suite; newStore returns a fresh, empty store
@@ -89,6 +93,12 @@ func Run(t *testing.T, newStore func(t *testing.T) Store) {
 	})
 	t.Run("OpaqueTokenStore", func(t *testing.T) {
 		TestOpaqueTokenStore(t, func(t *testing.T) storage.OpaqueTokenStore { return newStore(t) })
+	})
+	t.Run("SigningKeyUpdater", func(t *testing.T) {
+		TestSigningKeyUpdater(t, func(t *testing.T) SigningKeyUpdaterStore { return newStore(t) })
+	})
+	t.Run("SettingStore", func(t *testing.T) {
+		TestSettingStore(t, func(t *testing.T) storage.SettingStore { return newStore(t) })
 	})
 	t.Run("Sweeper", func(t *testing.T) {
 		testSweeper(t, newStore)

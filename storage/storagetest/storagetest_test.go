@@ -69,6 +69,13 @@ var mutants = []struct {
 	{"OpaqueErrorLeaksHash", "OpaqueTokenStore/NotFound", "OpaqueToken's error contains the hash in hex"},
 	{"OpaqueNoErrExists", "OpaqueTokenStore/AddExisting", "AddOpaqueToken of an existing hash returns nil"},
 
+	{"SettingLastWins", "SettingStore/FirstWins", "InitSetting overwrites a stored value"},
+	{"SettingNotAtomic", "SettingStore/ConcurrentFirstInit", "InitSetting checks and stores in two steps"},
+	{"SettingFoldsCase", "SettingStore/Names", "InitSetting folds the case of names"},
+	{"SettingNoBounds", "SettingStore/Bounds", "InitSetting stores names and values of any length"},
+	{"SettingMissingNil", "SettingStore/Get", "Setting of a free name returns nil and no error"},
+	{"ReplaceIgnoresOld", "SigningKeyUpdater/Replace", "ReplaceSigningKeyPrivate replaces whatever is stored"},
+
 	{"SweepExclusive", "Sweeper/Now", "Sweep keeps records expiring exactly at now"},
 	{"SweepCountsZero", "Sweeper/Now", "Sweep always reports 0"},
 	{"SweepIgnoresCancel", "Sweeper/Cancelled", "Sweep ignores its context"},
@@ -141,6 +148,65 @@ type broken struct {
 	callerSc  map[string][]string          // AliasIn
 	handedOut map[string]storage.Key       // AliasOut
 	revs      map[revID]storage.Revocation // revocation bugs
+	settings  map[string][]byte            // setting bugs
+}
+
+func (b *broken) InitSetting(ctx context.Context, name string, value []byte) ([]byte, error) {
+	switch b.bug {
+	case "SettingFoldsCase":
+		return b.Store.InitSetting(ctx, strings.ToLower(name), value)
+	case "SettingLastWins", "SettingNotAtomic", "SettingNoBounds":
+	default:
+		return b.Store.InitSetting(ctx, name, value)
+	}
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	if b.bug != "SettingNoBounds" && (name == "" || len(name) > storage.MaxSettingName || len(value) > storage.MaxSettingValue) {
+		return nil, errors.New("out of bounds")
+	}
+	b.mu.Lock()
+	if b.settings == nil {
+		b.settings = make(map[string][]byte)
+	}
+	cur, ok := b.settings[name]
+	b.mu.Unlock()
+	if b.bug == "SettingNotAtomic" {
+		time.Sleep(time.Millisecond) // between the check and the store
+	}
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if !ok || b.bug == "SettingLastWins" {
+		cur = append([]byte{}, value...)
+		b.settings[name] = cur
+	}
+	return append([]byte{}, cur...), nil
+}
+
+func (b *broken) Setting(ctx context.Context, name string) ([]byte, error) {
+	v, err := b.Store.Setting(ctx, name)
+	if b.bug == "SettingMissingNil" && errors.Is(err, storage.ErrNotFound) {
+		return nil, nil
+	}
+	return v, err
+}
+
+func (b *broken) ReplaceSigningKeyPrivate(ctx context.Context, id string, old, next []byte) (bool, error) {
+	if b.bug == "ReplaceIgnoresOld" {
+		for _, k := range must(b.Store.SigningKeys(ctx)) {
+			if k.ID == id {
+				old = k.Private
+			}
+		}
+	}
+	return b.Store.ReplaceSigningKeyPrivate(ctx, id, old, next)
+}
+
+func must[T any](v T, err error) T {
+	if err != nil {
+		panic(err)
+	}
+	return v
 }
 
 type revID struct {

@@ -1,0 +1,62 @@
+package sqlstore
+
+import (
+	"database/sql"
+	"path/filepath"
+	"testing"
+	"time"
+
+	_ "modernc.org/sqlite"
+
+	"github.com/keyturn/keyturn/storage"
+)
+
+// TestUpgradeFromVersion1 builds a database as the first release left it
+// (migration 1 only, with a key in it), then migrates it: the key is kept and
+// the settings of version 2 work.
+func TestUpgradeFromVersion1(t *testing.T) {
+	db, err := sql.Open("sqlite", "file:"+filepath.Join(t.TempDir(), "k.db")+"?_pragma=busy_timeout(5000)&_pragma=journal_mode(WAL)")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	ctx := t.Context()
+	s, err := New(Config{DB: db, Dialect: SQLite})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := db.ExecContext(ctx, s.q.createVersionTable); err != nil {
+		t.Fatal(err)
+	}
+	for _, st := range migrations[SQLite][0].statements {
+		if _, err := db.ExecContext(ctx, st); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := db.ExecContext(ctx, s.q.recordMigration, 1, 0); err != nil {
+		t.Fatal(err)
+	}
+	key := storage.Key{ID: "k1", Name: "kept", Scope: []string{"read:users"}, SecretHash: []byte{1, 2},
+		TokenLifetime: 900 * time.Second, CreatedAt: time.Unix(1700000000, 0).UTC()}
+	if _, err := db.ExecContext(ctx, `INSERT INTO keyturn_keys (`+keyCols+`) VALUES (?, ?, '', '["read:users"]', ?, ?, ?, NULL, NULL)`,
+		key.ID, key.Name, key.SecretHash, int64(key.TokenLifetime), key.CreatedAt.UnixMicro()); err != nil {
+		t.Fatal(err)
+	}
+
+	if _, err := s.InitSetting(ctx, "n", []byte("v")); err == nil {
+		t.Error("InitSetting on a version 1 schema succeeded; want a schema version error")
+	}
+	if err := s.Migrate(ctx); err != nil {
+		t.Fatalf("Migrate from version 1: %v", err)
+	}
+	if v, err := s.SchemaVersion(ctx); err != nil || v != LatestVersion(SQLite) {
+		t.Fatalf("SchemaVersion after Migrate = %d, %v", v, err)
+	}
+	got, err := s.Key(ctx, "k1")
+	if err != nil || got.Name != "kept" {
+		t.Errorf("the key after the upgrade: %+v, %v", got, err)
+	}
+	if v, err := s.InitSetting(ctx, "n", []byte("v")); err != nil || string(v) != "v" {
+		t.Errorf("InitSetting after the upgrade: %q, %v", v, err)
+	}
+}
