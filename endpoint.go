@@ -612,6 +612,9 @@ func (e *Endpoint) allowedScope(ctx context.Context, c Client) (scope.Set, error
 	if err != nil {
 		return scope.Set{}, err
 	}
+	if ceiling.Covers(c.Scope) {
+		return c.Scope, nil // the common case, without building a new set
+	}
 	return c.Scope.Intersect(ceiling), nil
 }
 
