@@ -462,6 +462,10 @@ func (e *Endpoint) serveToken(w http.ResponseWriter, r *http.Request, implicitPa
 
 func (e *Endpoint) clientCredentialsGrant(w http.ResponseWriter, r *http.Request, req *oauthreq.Request, requested scope.Set) {
 	ctx := r.Context()
+	// The token is issued as of now, before the client is checked: a
+	// revocation of the client made after the check then covers it, however
+	// long minting takes (token.Grant.IssuedAt).
+	checked := e.now()
 	client, oerr := e.authenticate(ctx, r, req, "token")
 	if oerr != nil {
 		e.writeError(w, oerr)
@@ -482,6 +486,7 @@ func (e *Endpoint) clientCredentialsGrant(w http.ResponseWriter, r *http.Request
 		ClientID: client.ID,
 		Scope:    granted,
 		Lifetime: client.TokenLifetime,
+		IssuedAt: checked,
 	})
 }
 
@@ -521,7 +526,7 @@ func (e *Endpoint) authenticateUser(r *http.Request, req *oauthreq.Request) (Use
 		if ctx.Err() != nil {
 			return User{}, errUnavailable
 		}
-		e.emit(ctx, Event{Kind: AuthFailed, Endpoint: "token", Subject: eventID(req.Username),
+		e.emit(ctx, Event{Kind: AuthFailed, Endpoint: "token", Subject: fingerprint(req.Username),
 			RemoteAddr: r.RemoteAddr, Err: ErrRateLimited})
 		return User{}, errRateLimited(wait)
 	}
@@ -530,7 +535,7 @@ func (e *Endpoint) authenticateUser(r *http.Request, req *oauthreq.Request) (Use
 	user, err := e.checkPassword(ctx, req.Username, req.Password)
 	switch {
 	case errors.Is(err, ErrBusy), errors.Is(err, ErrInvalidGrant):
-		e.emit(ctx, Event{Kind: AuthFailed, Endpoint: "token", Subject: eventID(req.Username),
+		e.emit(ctx, Event{Kind: AuthFailed, Endpoint: "token", Subject: fingerprint(req.Username),
 			RemoteAddr: r.RemoteAddr, Err: err})
 		if errors.Is(err, ErrBusy) {
 			return User{}, errUnavailable
@@ -649,6 +654,20 @@ func (e *Endpoint) mint(w http.ResponseWriter, r *http.Request, method AuthMetho
 		e.writeError(w, errServer)
 		return
 	}
+	if revs := e.verifier.Revocations(); revs != nil && revs.Revoked(c) {
+		// The client was revoked while this request was served: the token
+		// would be refused everywhere (IssuedAt is the time of the check),
+		// so answer as for a revoked client rather than hand it out.
+		challenge := "Basic"
+		if method == BearerKey {
+			challenge = "Bearer"
+		}
+		e.emit(ctx, Event{Kind: AuthFailed, Endpoint: "token", Method: method, ClientID: c.ClientID,
+			RemoteAddr: r.RemoteAddr, Err: fmt.Errorf("%w: revoked while its token was minted", ErrInvalidClient)})
+		e.writeError(w, &oauthreq.Error{Status: http.StatusUnauthorized, Code: oauthreq.InvalidClient,
+			Description: "client authentication failed", Challenge: challenge})
+		return
+	}
 	sc := c.Scope.String()
 	buf := make([]byte, 0, len(tok)+len(sc)+128)
 	buf = append(buf, `{"access_token":`...)
@@ -697,7 +716,7 @@ func (e *Endpoint) authenticate(ctx context.Context, r *http.Request, req *oauth
 	id, secret := req.ClientID, req.ClientSecret
 	switch req.Source {
 	case oauthreq.SourceNone:
-		return fail(id, fmt.Errorf("%w: no client credentials", ErrInvalidClient), e.invalidClient(req))
+		return fail(id, fmt.Errorf("%w: no client credentials", ErrInvalidClient), e.invalidClient(req, endpoint))
 	case oauthreq.SourceBearerKey, oauthreq.SourceBodyKey:
 		var err error
 		if id, secret, err = e.splitKey(req.Key); err != nil {
@@ -705,7 +724,7 @@ func (e *Endpoint) authenticate(ctx context.Context, r *http.Request, req *oauth
 			if !errors.Is(err, ErrInvalidClient) {
 				err = fmt.Errorf("%w: %w", ErrInvalidClient, err)
 			}
-			return fail("", err, e.invalidClient(req))
+			return fail("", err, e.invalidClient(req, endpoint))
 		}
 	}
 	key := LimitKey{Kind: LimitClient, ID: id}
@@ -723,7 +742,7 @@ func (e *Endpoint) authenticate(ctx context.Context, r *http.Request, req *oauth
 		failed = false
 		return client, nil
 	case errors.Is(err, ErrInvalidClient):
-		return fail(id, err, e.invalidClient(req))
+		return fail(id, err, e.invalidClient(req, endpoint))
 	}
 	// A storage failure, or an authenticator that maps credentials to
 	// another client, which would make every client_id check meaningless.
@@ -743,8 +762,18 @@ func (e *Endpoint) failAnonymous(r *http.Request) {
 // invalidClient is the 401 for credentials that do not authenticate, with
 // a challenge in the scheme the client used (Basic when the credentials
 // came in the body or were missing).
-func (e *Endpoint) invalidClient(req *oauthreq.Request) *oauthreq.Error {
-	return &oauthreq.Error{Status: http.StatusUnauthorized, Code: oauthreq.InvalidClient,
+//
+// At the token endpoint the error is invalid_client in every case (RFC 6749
+// §5.2), a Bearer challenge included. At introspection and revocation a
+// refused Bearer credential is invalid_token instead: there the request is
+// authorized by a bearer credential (RFC 7662 §2.3, RFC 6750 §3.1). Either
+// way the challenge carries the body's error.
+func (e *Endpoint) invalidClient(req *oauthreq.Request, endpoint string) *oauthreq.Error {
+	code := oauthreq.InvalidClient
+	if endpoint != "token" && req.Challenge() == "Bearer" {
+		code = oauthreq.InvalidToken
+	}
+	return &oauthreq.Error{Status: http.StatusUnauthorized, Code: code,
 		Description: "client authentication failed", Challenge: req.Challenge()}
 }
 

@@ -586,7 +586,7 @@ func TestPasswordQueueConfig(t *testing.T) {
 		wantStatus(t, got[0], http.StatusServiceUnavailable, "temporarily_unavailable")
 		var busy int
 		for _, ev := range e.events.all() {
-			if ev.Kind == AuthFailed && errors.Is(ev.Err, ErrBusy) && ev.Subject == "u3" {
+			if ev.Kind == AuthFailed && errors.Is(ev.Err, ErrBusy) && ev.Subject == fingerprint("u3") {
 				busy++
 			}
 		}

@@ -54,10 +54,10 @@ type Event struct {
 	// into the wrong field is never logged.
 	ClientID string
 	// Subject is the sub of the issued or revoked token; for AuthFailed in
-	// the password grant, the username as presented, shown or fingerprinted
-	// as ClientID is. A password typed into the username field can appear
-	// here if it is short and id-shaped: hosts that mind set their own
-	// [EndpointConfig.Events].
+	// the password grant, always a fingerprint "sha256:<16 hex digits>" of
+	// the username as presented, never the name itself: a password typed
+	// into the username field must not reach a log. Repeated attempts with
+	// one name still share a fingerprint.
 	Subject string
 	// Scope is the scope of the issued or revoked token.
 	Scope scope.Set
@@ -95,6 +95,12 @@ func eventID(s string) string {
 			return s
 		}
 	}
+	return fingerprint(s)
+}
+
+// fingerprint returns "sha256:" and the first 16 hex digits of s's SHA-256:
+// enough to correlate repeated attempts, never the value itself.
+func fingerprint(s string) string {
 	sum := sha256.Sum256([]byte(s))
 	return "sha256:" + hex.EncodeToString(sum[:8])
 }

@@ -121,7 +121,7 @@ func TestIN04_InvalidBearerCaller(t *testing.T) {
 	} {
 		t.Run(name, func(t *testing.T) {
 			res := k.do(formPost("/oauth/introspect", "token="+tok, "Authorization", auth))
-			wantError(t, res, http.StatusUnauthorized, "invalid_client")
+			wantError(t, res, http.StatusUnauthorized, "invalid_token")
 			if got := res.Header.Get("WWW-Authenticate"); !strings.HasPrefix(got, "Bearer ") || !strings.Contains(got, `error="invalid_token"`) {
 				t.Errorf("WWW-Authenticate = %q", got)
 			}

@@ -99,6 +99,11 @@ func writeEmpty(w http.ResponseWriter) {
 func (e *Endpoint) tokenRequest(w http.ResponseWriter, r *http.Request, endpoint string) (Client, *oauthreq.Request, bool) {
 	req, oerr := e.parse(w, r, &e.formOpts)
 	if oerr != nil {
+		if oerr.Status == http.StatusUnauthorized && oerr.Challenge == "Bearer" {
+			// A malformed bearer credential, where the request is
+			// authorized by one (see invalidClient).
+			oerr.Code = oauthreq.InvalidToken
+		}
 		e.writeError(w, oerr)
 		return Client{}, nil, false
 	}

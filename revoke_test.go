@@ -252,7 +252,7 @@ func TestRV15_RevokedClient(t *testing.T) {
 	}
 	// The revoked key cannot even authenticate to introspect its token.
 	res = k.do(formPost("/oauth/introspect", "token="+tok, "Authorization", "Bearer "+key.String()))
-	wantError(t, res, http.StatusUnauthorized, "invalid_client")
+	wantError(t, res, http.StatusUnauthorized, "invalid_token")
 }
 
 // RV-16: error bodies have the RFC 6749 §5.2 shape; wantError checks it in

@@ -80,7 +80,7 @@ func logEvents(log *slog.Logger, u *users) func(context.Context, keyturn.Event) 
 			if ev.ClientID != "" && ev.ClientID != passwordClientID && !isKeyID(ev.ClientID) {
 				ev.ClientID = "(not a key id)"
 			}
-			if ev.Subject != "" && !isKeyID(ev.Subject) && !u.known(ev.Subject) {
+			if ev.Subject != "" && !strings.HasPrefix(ev.Subject, "sha256:") && !isKeyID(ev.Subject) && !u.known(ev.Subject) {
 				ev.Subject = "(not a user)"
 			}
 		}

@@ -17,6 +17,11 @@ const (
 	InvalidTarget        = "invalid_target"
 	UnsupportedTokenType = "unsupported_token_type"
 	ServerError          = "server_error"
+
+	// InvalidToken is RFC 6750's (§3.1): a bearer credential that does not
+	// authenticate, where the request was authorized by a bearer token
+	// (introspection and revocation, RFC 7662 §2.3).
+	InvalidToken = "invalid_token"
 )
 
 // Error is an OAuth error response (RFC 6749 §5.2): what [Parse] returns
@@ -101,7 +106,7 @@ func WriteError(w http.ResponseWriter, e *Error, realm string) {
 		if realm == "" {
 			realm = DefaultRealm
 		}
-		h.Set("WWW-Authenticate", challenge(e.Challenge, realm))
+		h.Set("WWW-Authenticate", challenge(e.Challenge, realm, code))
 	case http.StatusMethodNotAllowed:
 		h.Set("Allow", http.MethodPost)
 	}
@@ -124,12 +129,14 @@ func WriteError(w http.ResponseWriter, e *Error, realm string) {
 }
 
 // challenge is the WWW-Authenticate value: Basic with its charset
-// parameter (RFC 7617 §2.1), or Bearer with invalid_token (RFC 6750 §3.1:
-// the presented credential was refused).
-func challenge(scheme, realm string) string {
+// parameter (RFC 7617 §2.1), or Bearer with the body's error code, so that
+// the challenge and the body never disagree (invalid_client for a key
+// refused at the token endpoint, invalid_token where the request was
+// authorized by a bearer credential).
+func challenge(scheme, realm, code string) string {
 	r := string(appendSafe(nil, realm))
 	if scheme == "Bearer" {
-		return `Bearer realm="` + r + `", error="invalid_token"`
+		return `Bearer realm="` + r + `", error="` + string(appendSafe(nil, code)) + `"`
 	}
 	return `Basic realm="` + r + `", charset="UTF-8"`
 }
