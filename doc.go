@@ -172,8 +172,8 @@
 //     resource server tells the two apart by sub == client_id.
 //   - Introspection callers (IN-04, IN-05, IN-11): the caller authenticates
 //     like a client at the token endpoint, a Bearer credential being an API
-//     key (an invalid one is 401 with a Bearer error="invalid_token"
-//     challenge). A caller may introspect its own tokens, and a caller
+//     key (an invalid one is 401 invalid_token, in the body and in the
+//     Bearer challenge alike). A caller may introspect its own tokens, and a caller
 //     holding [EndpointConfig.IntrospectScope] any token; another client's
 //     token is {"active":false}, exactly as an unknown one, rather than 401
 //     or 403. Tokens not for the Verifier's audience are inactive. Type
