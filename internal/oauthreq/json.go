@@ -69,6 +69,20 @@ func (p *jsonReader) next() byte {
 // parseJSON decodes a JSON body: one object whose known members are
 // strings (resource: a string or an array of strings).
 func (c *collector) parseJSON(s string) error {
+	return walkObject(s, func(p *jsonReader, name string) error {
+		id := c.lookup(name)
+		if err := c.name(name, id); err != nil {
+			return err
+		}
+		return c.member(p, id)
+	})
+}
+
+// walkObject reads s, which must be one JSON object and nothing else,
+// calling member for each member in order with its decoded name once p
+// stands at the value; member must read the value. Both JSON bodies keyturn
+// accepts (OAuth requests and the key admin API's) are read through it.
+func walkObject(s string, member func(p *jsonReader, name string) error) error {
 	if !utf8.ValidString(s) {
 		return badRequest("the JSON body is not UTF-8")
 	}
@@ -95,11 +109,7 @@ func (c *collector) parseJSON(s string) error {
 			}
 			p.i++
 			p.ws()
-			id := c.lookup(name)
-			if err := c.name(name, id); err != nil {
-				return err
-			}
-			if err := c.member(&p, id); err != nil {
+			if err := member(&p, name); err != nil {
 				return err
 			}
 			p.ws()

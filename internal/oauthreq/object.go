@@ -1,7 +1,5 @@
 package oauthreq
 
-import "unicode/utf8"
-
 // ReadJSONObject reads s, a JSON body other than an OAuth request's (the
 // key admin API's, say), as strictly as [Parse] reads JSON bodies: one
 // object, strict RFC 8259 with no byte-order mark, UTF-8 without lone
@@ -12,68 +10,25 @@ import "unicode/utf8"
 // reads a string value. It returns member's first error as is; every other
 // refusal is an [*Error] with Code InvalidRequest and a fixed description.
 func ReadJSONObject(s string, member func(name, value string) error) error {
-	if !utf8.ValidString(s) {
-		return badRequest("the JSON body is not UTF-8")
-	}
-	p := jsonReader{s: s}
-	p.ws()
-	if p.next() != '{' {
-		return badRequest("the JSON body is not an object")
-	}
-	p.i++
-	p.ws()
 	var names [MaxParams]string
 	n := 0
-	if p.next() == '}' {
-		p.i++
-	} else {
-		for {
-			p.ws()
-			name, ok := p.str()
-			if !ok {
-				return malformedJSON()
-			}
-			p.ws()
-			if p.next() != ':' {
-				return malformedJSON()
-			}
-			p.i++
-			p.ws()
-			if n == len(names) {
-				return badRequest("the JSON body has too many members")
-			}
-			for _, seen := range names[:n] {
-				if seen == name {
-					return badRequest("a JSON member is repeated")
-				}
-			}
-			names[n] = name
-			n++
-			start := p.i
-			if !p.skip(2) {
-				return malformedJSON()
-			}
-			if err := member(name, s[start:p.i]); err != nil {
-				return err
-			}
-			p.ws()
-			switch p.next() {
-			case ',':
-				p.i++
-				continue
-			case '}':
-				p.i++
-			default:
-				return malformedJSON()
-			}
-			break
+	return walkObject(s, func(p *jsonReader, name string) error {
+		if n == len(names) {
+			return badRequest("the JSON body has too many members")
 		}
-	}
-	p.ws()
-	if p.i != len(p.s) {
-		return badRequest("the JSON body has data after the object")
-	}
-	return nil
+		for _, seen := range names[:n] {
+			if seen == name {
+				return badRequest("a JSON member is repeated")
+			}
+		}
+		names[n] = name
+		n++
+		start := p.i
+		if !p.skip(2) {
+			return p.fail()
+		}
+		return member(name, p.s[start:p.i])
+	})
 }
 
 // UnquoteJSON returns the string that the JSON string text v (a value as
