@@ -361,13 +361,9 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 	}); err != nil {
 		return nil, err
 	}
-	realm := orString(cfg.Realm, DefaultRealm)
 	onError := cfg.ErrorHandler
 	if onError == nil {
-		onError = func(w http.ResponseWriter, r *http.Request, e *middleware.Error) {
-			logRefusal(s.log, r, e)
-			middleware.WriteError(w, e, realm)
-		}
+		onError = LogRefusals(s.log, orString(cfg.Realm, DefaultRealm))
 	}
 	if s.mw, err = middleware.New(middleware.Config{Verifier: s.verifier, Realm: cfg.Realm, ErrorHandler: onError}); err != nil {
 		return nil, err
@@ -564,19 +560,25 @@ func (s *Server) ceiling(ctx context.Context, c Client) (scope.Set, error) {
 // bootstrap key; such a key has no creator.
 const legacyBootstrapOwner = "bootstrap"
 
-// logRefusal logs a protected-resource refusal with its cause, never the
-// token.
-func logRefusal(log *slog.Logger, r *http.Request, e *middleware.Error) {
-	attrs := []any{"method", r.Method, "path", r.URL.Path, "status", e.Status, "remote_addr", r.RemoteAddr}
-	if e.Code != "" {
-		attrs = append(attrs, "error", e.Code)
+// LogRefusals returns the default [Config.ErrorHandler]: it logs each
+// protected-resource refusal to l with its cause (never the token), at Info
+// for a request with no credential at all (often a client's first try) and
+// at Warn otherwise, then answers it with middleware.WriteError in realm. A
+// host that wants more (a metric, say) wraps it.
+func LogRefusals(l *slog.Logger, realm string) func(http.ResponseWriter, *http.Request, *middleware.Error) {
+	return func(w http.ResponseWriter, r *http.Request, e *middleware.Error) {
+		attrs := []any{"method", r.Method, "path", r.URL.Path, "status", e.Status, "remote_addr", r.RemoteAddr}
+		if e.Code != "" {
+			attrs = append(attrs, "error", e.Code)
+		}
+		if e.Err != nil {
+			attrs = append(attrs, "reason", e.Err.Error())
+		}
+		level := slog.LevelWarn
+		if e.Code == "" {
+			level = slog.LevelInfo
+		}
+		l.Log(r.Context(), level, "request refused", attrs...)
+		middleware.WriteError(w, e, realm)
 	}
-	if e.Err != nil {
-		attrs = append(attrs, "reason", e.Err.Error())
-	}
-	level := slog.LevelWarn
-	if e.Code == "" {
-		level = slog.LevelInfo // no credential at all: often a client's first try
-	}
-	log.Log(r.Context(), level, "request refused", attrs...)
 }

@@ -28,6 +28,8 @@ type server struct {
 	scopes  scope.Set // every scope the server knows
 	metrics *metrics  // nil: none collected or served
 	now     func() time.Time
+
+	logRefusal func(http.ResponseWriter, *http.Request, *middleware.Error) // keyturn.LogRefusals
 }
 
 // newServer wires keyturn over st with keyturn.New, which checks that the
@@ -37,7 +39,8 @@ func newServer(ctx context.Context, c config, st *openedStore, log *slog.Logger,
 	if err != nil {
 		return nil, err
 	}
-	s := &server{st: st, log: log, scopes: c.allScopes(), metrics: m, now: time.Now}
+	s := &server{st: st, log: log, scopes: c.allScopes(), metrics: m, now: time.Now,
+		logRefusal: keyturn.LogRefusals(log, realm)}
 	srv, err := keyturn.New(ctx, keyturn.Config{
 		Store:            st,
 		Issuer:           c.issuer,
@@ -216,23 +219,12 @@ func (s *server) awaitClaim(ctx context.Context, name, claim string) (bool, erro
 	}
 }
 
-// refuse is keyturn's Config.ErrorHandler: it logs a protected-resource
-// refusal with its cause (never the token) and answers it as keyturn does.
+// refuse is keyturn's Config.ErrorHandler: keyturn's own (log the refusal
+// with its cause, never the token, and answer it), marking the request as
+// logged for the request log.
 func (s *server) refuse(w http.ResponseWriter, r *http.Request, e *middleware.Error) {
-	attrs := []any{"method", r.Method, "path", r.URL.Path, "status", e.Status, "remote_addr", r.RemoteAddr}
-	if e.Code != "" {
-		attrs = append(attrs, "error", e.Code)
-	}
-	if e.Err != nil {
-		attrs = append(attrs, "reason", e.Err.Error())
-	}
-	level := slog.LevelWarn
-	if e.Code == "" {
-		level = slog.LevelInfo // no credential at all: often a client's first try
-	}
-	s.log.Log(r.Context(), level, "request refused", attrs...)
 	markLogged(r.Context())
-	middleware.WriteError(w, e, realm)
+	s.logRefusal(w, r, e)
 }
 
 // routes mounts every endpoint on a new ServeMux: keyturn's OAuth endpoints
