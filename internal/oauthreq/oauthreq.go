@@ -23,6 +23,11 @@ const (
 	MaxParams = 64
 	// MaxAuthorization is the longest Authorization header value accepted.
 	MaxAuthorization = 4 << 10
+	// MaxContentType is the longest Content-Type header value accepted:
+	// room for any real media type and its parameters, and a bound on what
+	// parsing one costs (mime.ParseMediaType copies it, invalid bytes
+	// growing threefold).
+	MaxContentType = 256
 	// maxDepth is how deeply a JSON body may nest (the object itself is 1).
 	maxDepth = 32
 	// maxValues is the most values a JSON body may hold, counting the
@@ -245,6 +250,9 @@ func contentType(h http.Header, allowJSON bool) (int, error) {
 		return 0, badRequest("more than one Content-Type header")
 	}
 	ct := vs[0]
+	if len(ct) > MaxContentType {
+		return 0, badRequest("the Content-Type is too long")
+	}
 	// The common spellings skip mime.ParseMediaType and its map.
 	if strings.EqualFold(ct, formType) {
 		return kindForm, nil
