@@ -403,7 +403,11 @@ func (s *Store) RevokeKey(ctx context.Context, id string, at time.Time) error {
 	if err != nil {
 		return s.fail(ctx, op, err)
 	}
-	return s.updated(ctx, op, res, "key "+excerpt(id))
+	if err := s.updated(ctx, op, res, "key "+excerpt(id)); err != nil {
+		return err
+	}
+	s.notify(ctx, notifyKey+" "+id)
+	return nil
 }
 
 // AddSigningKey implements [storage.SigningKeyStore].
@@ -432,7 +436,11 @@ func (s *Store) AddSigningKey(ctx context.Context, k storage.SigningKey) error {
 	if err != nil {
 		return s.fail(ctx, op, err)
 	}
-	return s.inserted(ctx, op, res)
+	if err := s.inserted(ctx, op, res); err != nil {
+		return err
+	}
+	s.notify(ctx, notifySigningKeys)
+	return nil
 }
 
 // SigningKeys implements [storage.SigningKeyStore].
@@ -488,7 +496,11 @@ func (s *Store) RetireSigningKey(ctx context.Context, id string, notAfter, expir
 	if err != nil {
 		return s.fail(ctx, op, err)
 	}
-	return s.updated(ctx, op, res, "signing key "+excerpt(id))
+	if err := s.updated(ctx, op, res, "signing key "+excerpt(id)); err != nil {
+		return err
+	}
+	s.notify(ctx, notifySigningKeys)
+	return nil
 }
 
 // DeleteSigningKey implements [storage.SigningKeyStore].
@@ -500,6 +512,7 @@ func (s *Store) DeleteSigningKey(ctx context.Context, id string) error {
 	if _, err := s.db.ExecContext(ctx, s.q.deleteSigningKey, id); err != nil {
 		return s.fail(ctx, op, err)
 	}
+	s.notify(ctx, notifySigningKeys)
 	return nil
 }
 
@@ -519,6 +532,7 @@ func (s *Store) ReplaceSigningKeyPrivate(ctx context.Context, id string, old, ne
 		return false, s.fail(ctx, op, err)
 	}
 	if n > 0 {
+		s.notify(ctx, notifySigningKeys)
 		return true, nil
 	}
 	var exists int
@@ -598,6 +612,7 @@ func (s *Store) AddRevocation(ctx context.Context, r storage.Revocation) error {
 	if _, err := s.db.ExecContext(ctx, s.q.addRevocation, int64(r.Kind), r.ID, revoked, expires); err != nil {
 		return s.fail(ctx, op, err)
 	}
+	s.notify(ctx, notifyRevocation)
 	return nil
 }
 
