@@ -25,7 +25,7 @@ import (
 // pgSchema creates an empty schema on the PostgreSQL test server, dropped
 // when the test ends, and returns a DSN selecting it; it skips the test
 // without KEYTURN_TEST_POSTGRES.
-func pgSchema(t *testing.T) string {
+func pgSchema(t testing.TB) string {
 	t.Helper()
 	base := os.Getenv("KEYTURN_TEST_POSTGRES")
 	if base == "" {
