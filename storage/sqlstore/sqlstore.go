@@ -54,6 +54,12 @@
 // number of processes, with a transaction-scoped advisory lock
 // (pg_advisory_xact_lock), so every replica may call it at start-up.
 //
+// On PostgreSQL the store also announces, with NOTIFY on [NotifyChannel],
+// the writes other processes must not miss (revocations, signing-key
+// changes, revoked API keys), for
+// [github.com/keyturn/keyturn/storage/sqlstore/pgnotify] to hear; see
+// NotifyChannel for the payloads.
+//
 // # Schema
 //
 // The schema is embedded and versioned: migrations/<dialect>/NNN_*.sql, each
