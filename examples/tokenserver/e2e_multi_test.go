@@ -1,7 +1,9 @@
 package main
 
 import (
+	"encoding/json"
 	"fmt"
+	"net/http"
 	"os"
 	"slices"
 	"strings"
@@ -112,7 +114,58 @@ func TestEndToEndManyProcesses(t *testing.T) {
 			t.Errorf("%s took %v to reach another server, want at most 1 s", what, worst)
 		}
 	}
-	for _, p := range procs {
+
+	// SIGKILL one server in the middle of a key-creation load: every key
+	// it acknowledged is in the database and works on the survivors, which
+	// keep serving.
+	victim, survivors := procs[0], procs[1:]
+	var (
+		mu    sync.Mutex
+		acked []string
+		stop  = make(chan struct{})
+		load  sync.WaitGroup
+	)
+	for range 4 {
+		load.Go(func() {
+			for {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				req, _ := http.NewRequest("POST", victim.base+"/v1/api_keys",
+					strings.NewReader(`{"name":"under load","scope":"read:users"}`))
+				req.Header.Set("Authorization", "Bearer "+adminTok)
+				req.Header.Set("Content-Type", js)
+				res, err := victim.client.Do(req)
+				if err != nil {
+					return // the server is gone
+				}
+				var body struct{ Key string }
+				if res.StatusCode == 201 && json.NewDecoder(res.Body).Decode(&body) == nil {
+					mu.Lock()
+					acked = append(acked, body.Key)
+					mu.Unlock()
+				}
+				res.Body.Close()
+			}
+		})
+	}
+	time.Sleep(300 * time.Millisecond)
+	victim.cmd.Process.Kill()
+	victim.cmd.Wait()
+	close(stop)
+	load.Wait()
+	if len(acked) == 0 {
+		t.Fatal("no key was acknowledged before the kill")
+	}
+	for i, k := range acked {
+		survivors[i%2].tokenFor(k)
+	}
+	t.Logf("%d keys acknowledged before SIGKILL, every one works on the survivors", len(acked))
+	for _, p := range survivors {
+		tok := p.tokenFor(admin)
+		p.want(p.do("GET", "/v1/staff", bearer(tok), ""), 200, "a survivor serving")
 		p.stop()
 	}
 }
