@@ -155,7 +155,11 @@ func (l *Listener) listenOnce(ctx context.Context, f func(storage.Change)) error
 	if err != nil {
 		return fmt.Errorf("connecting: %w", err)
 	}
-	defer conn.Close(context.WithoutCancel(ctx))
+	defer func() {
+		closeCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Second)
+		conn.Close(closeCtx)
+		cancel()
+	}()
 	schema := l.schema
 	if schema == "" {
 		var cur *string
