@@ -52,6 +52,20 @@ func TestDependenciesPointDown(t *testing.T) {
 			}
 		}
 	}
+	// Only tests, examples and storage/sqlstore/pgnotify may use a
+	// PostgreSQL driver: the library and the SQL store stay on database/sql.
+	for _, pkg := range []string{mod, mod + "/storage/sqlstore"} {
+		deps, err := exec.Command("go", "list", "-deps", pkg).Output()
+		if err != nil {
+			t.Fatalf("go list -deps: %v", err)
+		}
+		for _, d := range strings.Fields(string(deps)) {
+			if strings.HasPrefix(d, "github.com/jackc/") {
+				t.Errorf("%s depends on %s", pkg, d)
+				break
+			}
+		}
+	}
 	deps, err := exec.Command("go", "list", "-deps", mod+"/middleware").Output()
 	if err != nil {
 		t.Fatalf("go list -deps: %v", err)

@@ -30,7 +30,10 @@
 //     [Server.Keys], or the admin API) or a token (RFC 7009) refuses its
 //     tokens at the middleware, at introspection and in the verified-token
 //     cache from the next request on; [Server.Run] picks up revocations
-//     made by other processes.
+//     made by other processes: at once through [Config.Changes] when set
+//     (storage/sqlstore/pgnotify on PostgreSQL), and by polling otherwise
+//     and as the fallback. docs/deployment.md says how to run several
+//     processes on one database.
 //   - The scope ceiling: a key never grants more than its creators may
 //     grant today. A key made through another key's token is bounded by
 //     that key (transitively); one made through a user's password-grant

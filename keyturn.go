@@ -204,6 +204,26 @@ type Config struct {
 	// process can go unnoticed here.
 	RevocationRefresh, KeyRefresh, SweepInterval time.Duration
 
+	// Changes, when set, tells the server of the changes every process
+	// makes to the shared Store as they happen, so that a revocation, a
+	// signing-key change or a revoked API key made by another process bites
+	// here within milliseconds instead of at the next RevocationRefresh or
+	// KeyRefresh, which remain the fallback. [Server.Run] listens through
+	// it. With Changes set, API key records are also cached in memory (see
+	// KeyCacheMaxAge). For sqlstore on PostgreSQL use
+	// storage/sqlstore/pgnotify. Nil means polling only and no key cache.
+	Changes storage.Notifier
+
+	// KeyCacheMaxAge is how long, with Changes set, a cached API key
+	// record may authenticate clients without a store lookup. A key
+	// revoked (or otherwise changed) by this process leaves the cache at
+	// once; one changed by another process when its notification arrives,
+	// and, while notifications are not arriving (the listening connection
+	// is down, or Run is not running), at most KeyCacheMaxAge after the
+	// change. Expiry is always checked against the clock. Zero means
+	// DefaultKeyCacheMaxAge; a negative value turns the cache off.
+	KeyCacheMaxAge time.Duration
+
 	// Now is the clock. Nil means time.Now.
 	Now func() time.Time
 
@@ -237,6 +257,10 @@ type Server struct {
 	adminPath           string
 	revEvery, keysEvery time.Duration
 	sweepEvery          time.Duration
+
+	changes          storage.Notifier
+	keyCache         *keyCache     // nil without Changes
+	revPoke, keyPoke chan struct{} // a refresh is due now
 
 	handlerOnce sync.Once
 	handler     http.Handler
@@ -273,6 +297,9 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 		revEvery:     orDuration(cfg.RevocationRefresh, DefaultRevocationRefresh),
 		keysEvery:    orDuration(cfg.KeyRefresh, DefaultKeyRefresh),
 		sweepEvery:   orDuration(cfg.SweepInterval, DefaultSweepInterval),
+		changes:      cfg.Changes,
+		revPoke:      make(chan struct{}, 1),
+		keyPoke:      make(chan struct{}, 1),
 	}
 	if s.log == nil {
 		s.log = slog.Default()
@@ -306,8 +333,13 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 	if s.revs, err = token.NewRevocations(ctx, token.RevocationsConfig{Store: cfg.Store, Now: cfg.Now}); err != nil {
 		return nil, err
 	}
+	var keyStore storage.KeyStore = cfg.Store
+	if maxAge := orDuration(cfg.KeyCacheMaxAge, DefaultKeyCacheMaxAge); cfg.Changes != nil && maxAge > 0 {
+		s.keyCache = newKeyCache(cfg.Store, maxAge, keyCacheSize)
+		keyStore = s.keyCache
+	}
 	if s.keys, err = keys.NewManager(keys.Config{
-		Store: cfg.Store, Hasher: keys.NewHasher(cfg.Pepper), Prefix: cfg.KeyPrefix,
+		Store: keyStore, Hasher: keys.NewHasher(cfg.Pepper), Prefix: cfg.KeyPrefix,
 		Revoker: s.revs, Now: cfg.Now, Rand: cfg.Rand,
 	}); err != nil {
 		return nil, err
@@ -470,9 +502,11 @@ func (s *Server) Keys() *keys.Manager { return s.keys }
 
 // Run does the background work until ctx ends: it rotates and reloads the
 // signing keys, reads revocations made by other processes, and sweeps
-// expired records, at the Config's intervals. Failures are logged and
-// retried at the next interval. Run returns once all of that work has
-// stopped, with ctx's error.
+// expired records, at the Config's intervals. With Config.Changes it also
+// listens for changes, reloading revocations or signing keys and
+// forgetting cached key records as soon as it hears of one. Failures are
+// logged and retried at the next interval. Run returns once all of that
+// work has stopped, with ctx's error.
 func (s *Server) Run(ctx context.Context) error {
 	logErr := func(what string) func(error) {
 		return func(err error) {
@@ -482,8 +516,19 @@ func (s *Server) Run(ctx context.Context) error {
 		}
 	}
 	var wg sync.WaitGroup
-	wg.Go(func() { s.keySet.Run(ctx, s.keysEvery, logErr("keyturn: refreshing signing keys")) })
-	wg.Go(func() { s.revs.Run(ctx, s.revEvery, logErr("keyturn: refreshing revocations")) })
+	wg.Go(func() {
+		refreshLoop(ctx, s.keysEvery, s.keyPoke, s.keySet.Refresh, logErr("keyturn: refreshing signing keys"))
+	})
+	wg.Go(func() {
+		refreshLoop(ctx, s.revEvery, s.revPoke, s.revs.Refresh, logErr("keyturn: refreshing revocations"))
+	})
+	if s.changes != nil {
+		wg.Go(func() {
+			if err := s.changes.Listen(ctx, s.changed); err != nil && ctx.Err() == nil {
+				s.log.Error("keyturn: listening for changes stopped; polling only", "err", err)
+			}
+		})
+	}
 	wg.Go(func() {
 		t := time.NewTicker(s.sweepEvery)
 		defer t.Stop()
@@ -498,6 +543,56 @@ func (s *Server) Run(ctx context.Context) error {
 	})
 	wg.Wait()
 	return ctx.Err()
+}
+
+// changed reacts to a notification from Config.Changes. It only pokes the
+// refresh loops, which coalesce a burst of notifications into one reload.
+func (s *Server) changed(c storage.Change) {
+	switch c.Kind {
+	case storage.RevocationAdded:
+		poke(s.revPoke)
+	case storage.SigningKeysChanged:
+		poke(s.keyPoke)
+	case storage.KeyChanged:
+		if s.keyCache != nil {
+			s.keyCache.forget(c.ID)
+		}
+	default: // Resync, and any kind this version does not know
+		if s.keyCache != nil {
+			s.keyCache.flush()
+		}
+		poke(s.revPoke)
+		poke(s.keyPoke)
+	}
+}
+
+// poke asks a refreshLoop for a refresh now; one pending request is enough.
+func poke(ch chan struct{}) {
+	select {
+	case ch <- struct{}{}:
+	default:
+	}
+}
+
+// refreshLoop calls f every interval, and at once when poked, until ctx is
+// done, reporting f's failures (not those caused by ctx ending) to onError.
+func refreshLoop(ctx context.Context, every time.Duration, poked <-chan struct{}, f func(context.Context) error, onError func(error)) {
+	t := time.NewTicker(every)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		case <-poked:
+		}
+		if ctx.Err() != nil {
+			return
+		}
+		if err := f(ctx); err != nil && ctx.Err() == nil {
+			onError(err)
+		}
+	}
 }
 
 // Sweep deletes the records that can no longer matter (expired opaque

@@ -64,6 +64,7 @@ func newServer(ctx context.Context, c config, st *openedStore, log *slog.Logger,
 		Events:           s.events(logEvents(log, u)),
 		ErrorHandler:     s.refuse,
 		SweepInterval:    c.sweepEvery, // zero: the default
+		Changes:          st.changes,   // nil but on PostgreSQL
 	})
 	if err != nil {
 		return nil, err

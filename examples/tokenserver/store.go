@@ -14,6 +14,7 @@ import (
 	"github.com/keyturn/keyturn/storage"
 	"github.com/keyturn/keyturn/storage/memory"
 	"github.com/keyturn/keyturn/storage/sqlstore"
+	"github.com/keyturn/keyturn/storage/sqlstore/pgnotify"
 )
 
 // store is what the server keeps its state in: everything keyturn.New
@@ -30,6 +31,9 @@ type openedStore struct {
 	// its context.
 	ping  func(ctx context.Context) error
 	close func() error
+	// changes hears the changes other servers make to a shared database:
+	// LISTEN/NOTIFY on PostgreSQL; nil otherwise.
+	changes storage.Notifier
 }
 
 // readyTimeout bounds a readiness check.
@@ -57,11 +61,20 @@ func openStore(ctx context.Context, db string) (*openedStore, error) {
 		sqldb.Close()
 		return nil, fmt.Errorf("preparing the database: %w", err)
 	}
-	return &openedStore{
+	o := &openedStore{
 		store: s,
 		ping:  func(ctx context.Context) error { return pingSQL(ctx, sqldb) },
 		close: func() error { s.Close(); return sqldb.Close() },
-	}, nil
+	}
+	if dialect == sqlstore.Postgres {
+		l, err := pgnotify.New(pgnotify.Config{ConnString: dsn})
+		if err != nil {
+			sqldb.Close()
+			return nil, err
+		}
+		o.changes = l
+	}
+	return o, nil
 }
 
 // pingSQL checks that the database answers: a ping, then a trivial query.

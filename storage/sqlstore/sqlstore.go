@@ -54,6 +54,12 @@
 // number of processes, with a transaction-scoped advisory lock
 // (pg_advisory_xact_lock), so every replica may call it at start-up.
 //
+// On PostgreSQL the store also announces, with NOTIFY on [NotifyChannel],
+// the writes other processes must not miss (revocations, signing-key
+// changes, revoked API keys), for
+// [github.com/keyturn/keyturn/storage/sqlstore/pgnotify] to hear; see
+// NotifyChannel for the payloads.
+//
 // # Schema
 //
 // The schema is embedded and versioned: migrations/<dialect>/NNN_*.sql, each
@@ -403,7 +409,11 @@ func (s *Store) RevokeKey(ctx context.Context, id string, at time.Time) error {
 	if err != nil {
 		return s.fail(ctx, op, err)
 	}
-	return s.updated(ctx, op, res, "key "+excerpt(id))
+	if err := s.updated(ctx, op, res, "key "+excerpt(id)); err != nil {
+		return err
+	}
+	s.notify(ctx, notifyKey+" "+id)
+	return nil
 }
 
 // AddSigningKey implements [storage.SigningKeyStore].
@@ -432,7 +442,11 @@ func (s *Store) AddSigningKey(ctx context.Context, k storage.SigningKey) error {
 	if err != nil {
 		return s.fail(ctx, op, err)
 	}
-	return s.inserted(ctx, op, res)
+	if err := s.inserted(ctx, op, res); err != nil {
+		return err
+	}
+	s.notify(ctx, notifySigningKeys)
+	return nil
 }
 
 // SigningKeys implements [storage.SigningKeyStore].
@@ -488,7 +502,11 @@ func (s *Store) RetireSigningKey(ctx context.Context, id string, notAfter, expir
 	if err != nil {
 		return s.fail(ctx, op, err)
 	}
-	return s.updated(ctx, op, res, "signing key "+excerpt(id))
+	if err := s.updated(ctx, op, res, "signing key "+excerpt(id)); err != nil {
+		return err
+	}
+	s.notify(ctx, notifySigningKeys)
+	return nil
 }
 
 // DeleteSigningKey implements [storage.SigningKeyStore].
@@ -500,6 +518,7 @@ func (s *Store) DeleteSigningKey(ctx context.Context, id string) error {
 	if _, err := s.db.ExecContext(ctx, s.q.deleteSigningKey, id); err != nil {
 		return s.fail(ctx, op, err)
 	}
+	s.notify(ctx, notifySigningKeys)
 	return nil
 }
 
@@ -519,6 +538,7 @@ func (s *Store) ReplaceSigningKeyPrivate(ctx context.Context, id string, old, ne
 		return false, s.fail(ctx, op, err)
 	}
 	if n > 0 {
+		s.notify(ctx, notifySigningKeys)
 		return true, nil
 	}
 	var exists int
@@ -598,6 +618,7 @@ func (s *Store) AddRevocation(ctx context.Context, r storage.Revocation) error {
 	if _, err := s.db.ExecContext(ctx, s.q.addRevocation, int64(r.Kind), r.ID, revoked, expires); err != nil {
 		return s.fail(ctx, op, err)
 	}
+	s.notify(ctx, notifyRevocation)
 	return nil
 }
 
