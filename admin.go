@@ -3,6 +3,7 @@ package keyturn
 import (
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
@@ -22,7 +23,7 @@ import (
 const (
 	// AdminReadScope lets a token list keys.
 	AdminReadScope = "read:api_keys"
-	// AdminWriteScope lets a token create and revoke keys.
+	// AdminWriteScope lets a token create, rotate and revoke keys.
 	AdminWriteScope = "write:api_keys"
 )
 
@@ -35,20 +36,42 @@ type adminAPI struct {
 	log        *slog.Logger
 	refuse     func(http.ResponseWriter, *http.Request, *middleware.Error)
 	passwordID string // client_id of password-grant tokens
+	now        func() time.Time
 }
 
-// Admin returns the key admin API, protected by this server's tokens:
+// Admin returns the key admin API, protected by this server's tokens. Keys
+// are shown as [KeyEntry] values, never with a secret or hash.
 //
 //   - POST {AdminPath} (scope write:api_keys), a JSON body {"name", "scope",
-//     "token_lifetime"}: 201 with the new key, its secret shown this once.
-//     The scope must lie within the caller's token scope (403
-//     insufficient_scope otherwise). The body is read as strictly as the
-//     token endpoint reads JSON: one object, no member twice (also when
-//     escaped), no other member, nothing after it (400 invalid_request
-//     otherwise); null stands for a member left out. A name holding a
-//     control character is refused (see keys.CreateParams.Name).
-//   - GET {AdminPath} (read:api_keys): every key, revoked ones included,
-//     never a secret or hash.
+//     "token_lifetime", "expires_at"}: 201 with the new key's entry and,
+//     this once, "key", "client_id" and "client_secret". The scope must lie
+//     within the caller's token scope (403 insufficient_scope otherwise).
+//     expires_at (unix seconds, an integer in the future) makes the key
+//     stop working then: from that second on it is refused at the token,
+//     introspection and revocation endpoints as a revoked key is (401
+//     invalid_client). The body is read as strictly as the token endpoint
+//     reads JSON: one object, no member twice (also when escaped), no other
+//     member, nothing after it (400 invalid_request otherwise); null stands
+//     for a member left out. A name holding a control character is refused
+//     (see keys.CreateParams.Name).
+//   - GET {AdminPath} (read:api_keys): {"api_keys": [entries]}, every key,
+//     revoked ones included.
+//   - GET {AdminPath}/{id} (read:api_keys): the key's entry; 404 for an
+//     unknown or malformed id.
+//   - POST {AdminPath}/{id}/rotate (write:api_keys), a JSON body {"grace":
+//     SECONDS} (an integer from 0 to 86400; 0 when left out, null or the
+//     body empty), read as strictly as creation's: 200 {"id", "key",
+//     "client_id", "client_secret", "grace"} with a new secret, shown this
+//     once. The old secret keeps authenticating for grace seconds and no
+//     longer (at once for 0); tokens already issued stay valid. Rotating
+//     again during a grace period replaces the old secret with the current
+//     one, whose grace then starts: a key never has more than two secrets
+//     (see keys.Manager.Rotate). Who may rotate a key is who may revoke
+//     it (below; 403 insufficient_scope otherwise, the key unchanged). A
+//     revoked or expired key cannot be rotated: 409 with error
+//     "key_revoked" or "key_expired" (the key exists, so not 404, and
+//     rotating cannot bring it back). Of two rotations of one key at once
+//     one succeeds and the other gets 409 "conflict" and changes nothing.
 //   - DELETE {AdminPath}/{id} (write:api_keys): 204, again 204; 404 for an
 //     unknown id. Every token of the key is refused from the next request on.
 //     Only the key's owner (the key or user whose token created it) or a
@@ -58,6 +81,9 @@ type adminAPI struct {
 //     created is revoked too, transitively (keys.Manager.RevokeCascade);
 //     ?cascade=false or no cascade revokes only the key, any other value
 //     is 400 invalid_request.
+//
+// Every key created, rotated or revoked is logged at Info, naming the
+// acting client ("by"), never a secret.
 //
 // The handler matches the full request path, so mount it for both the path
 // and its subtree: mux.Handle("/v1/api_keys", h) and
@@ -69,6 +95,8 @@ func (s *Server) Admin() http.Handler {
 		mux := http.NewServeMux()
 		mux.Handle("POST "+p, need(AdminWriteScope)(http.HandlerFunc(a.create)))
 		mux.Handle("GET "+p, need(AdminReadScope)(http.HandlerFunc(a.list)))
+		mux.Handle("GET "+p+"/{id}", need(AdminReadScope)(http.HandlerFunc(a.get)))
+		mux.Handle("POST "+p+"/{id}/rotate", need(AdminWriteScope)(http.HandlerFunc(a.rotate)))
 		mux.Handle("DELETE "+p+"/{id}", need(AdminWriteScope)(http.HandlerFunc(a.revoke)))
 		s.adminH = mux
 	})
@@ -85,38 +113,86 @@ func (a *adminAPI) owner(c *token.Claims) string {
 	return c.ClientID
 }
 
-// keyJSON is an API key as the admin API shows it: never a secret or hash.
-type keyJSON struct {
+// KeyEntry is an API key as the admin API shows it, in its list, alone and
+// on creation: never a secret or hash. Times are unix seconds; a time that
+// is not set is left out of the JSON. Tools that print keys (the example
+// server's command line) use it too, so that they agree with the API.
+type KeyEntry struct {
 	ID            string `json:"id"`
 	Name          string `json:"name"`
 	Scope         string `json:"scope"`
 	TokenLifetime int64  `json:"token_lifetime"`
 	CreatedAt     int64  `json:"created_at"`
-	RevokedAt     int64  `json:"revoked_at,omitempty"`
+	// Owner is who created the key: the client_id of the key whose token
+	// created it, UserOwnerPrefix and the user for a password-grant token,
+	// "" for a key with no creator (made in code or on the command line).
+	Owner     string `json:"owner"`
+	ExpiresAt int64  `json:"expires_at,omitempty"`
+	RevokedAt int64  `json:"revoked_at,omitempty"`
+	// LastUsedAt is when a token was last issued for the key, to within
+	// keys.TouchInterval (a minute); left out when it never was.
+	LastUsedAt int64 `json:"last_used_at,omitempty"`
 }
 
-func keyView(k keys.Record) keyJSON {
-	v := keyJSON{ID: k.ID, Name: k.Name, Scope: k.Scope.String(),
-		TokenLifetime: int64(k.TokenLifetime / time.Second), CreatedAt: k.CreatedAt.Unix()}
-	if !k.RevokedAt.IsZero() {
-		v.RevokedAt = k.RevokedAt.Unix()
+// NewKeyEntry returns the entry of rec.
+func NewKeyEntry(rec keys.Record) KeyEntry {
+	return KeyEntry{
+		ID: rec.ID, Name: rec.Name, Scope: rec.Scope.String(),
+		TokenLifetime: int64(rec.TokenLifetime / time.Second), CreatedAt: rec.CreatedAt.Unix(),
+		Owner: rec.Owner, ExpiresAt: unixOrZero(rec.ExpiresAt), RevokedAt: unixOrZero(rec.RevokedAt),
+		LastUsedAt: unixOrZero(rec.LastUsedAt),
 	}
-	return v
 }
 
-// Bounds of the admin API: the request body in bytes, token lifetimes in
-// seconds (the default is the Manager's too).
+// CreatedKey is what the admin API answers to a key's creation: its entry
+// and, this once, the key whole and as a client_id / client_secret pair.
+// Printing a CreatedKey with the fmt package or slog shows the entry and
+// never the secret; encode it as JSON to hand the secret over.
+type CreatedKey struct {
+	KeyEntry
+	Key          string `json:"key"`
+	ClientID     string `json:"client_id"`
+	ClientSecret string `json:"client_secret"`
+}
+
+// NewCreatedKey returns the creation answer for k and its record rec.
+func NewCreatedKey(k keys.Key, rec keys.Record) CreatedKey {
+	return CreatedKey{KeyEntry: NewKeyEntry(rec), Key: k.String(), ClientID: k.ID(), ClientSecret: k.ClientSecret()}
+}
+
+// Format implements [fmt.Formatter]: the entry, without the secret.
+func (c CreatedKey) Format(f fmt.State, verb rune) {
+	fmt.Fprintf(f, fmt.FormatString(f, verb), c.KeyEntry)
+}
+
+// LogValue implements [slog.LogValuer]: the entry, without the secret.
+func (c CreatedKey) LogValue() slog.Value { return slog.AnyValue(c.KeyEntry) }
+
+func unixOrZero(t time.Time) int64 {
+	if t.IsZero() {
+		return 0
+	}
+	return t.Unix()
+}
+
+// Bounds of the admin API: the request body in bytes, token lifetimes and
+// grace periods in seconds (the default lifetime is the Manager's too), and
+// the latest expires_at (the last second of year 9999, which every store
+// keeps).
 const (
 	maxAdminBody    = 16 << 10
 	minLifetime     = 60
 	maxLifetime     = 86400
 	defaultLifetime = 900
+	maxGrace        = int64(keys.MaxGrace / time.Second)
+	maxExpiresAt    = 253402300799
 )
 
 // createRequest is the body of POST /v1/api_keys.
 type createRequest struct {
 	name, scope string
 	lifetime    int64
+	expiresAt   int64 // 0: never
 }
 
 // readCreate reads the body of POST /v1/api_keys with oauthreq's strict
@@ -145,16 +221,52 @@ func readCreate(w http.ResponseWriter, r *http.Request) (createRequest, error) {
 			if req.lifetime, err = strconv.ParseInt(v, 10, 64); err != nil {
 				return errors.New("token_lifetime must be a whole number of seconds")
 			}
+		case "expires_at":
+			if req.expiresAt, err = strconv.ParseInt(v, 10, 64); err != nil || req.expiresAt <= 0 || req.expiresAt > maxExpiresAt {
+				return errors.New("expires_at must be a time in the future, in whole unix seconds")
+			}
 		default:
-			return errors.New("the body may hold only name, scope and token_lifetime")
+			return errors.New("the body may hold only name, scope, token_lifetime and expires_at")
 		}
 		return nil
 	})
+	return req, adminBodyError(err)
+}
+
+// adminBodyError turns an error of the strict JSON reader into one whose
+// text is fit for the client.
+func adminBodyError(err error) error {
 	var e *oauthreq.Error
 	if errors.As(err, &e) {
-		return req, errors.New(e.Description)
+		return errors.New(e.Description)
 	}
-	return req, err
+	return err
+}
+
+// readRotate reads the body of POST /v1/api_keys/{id}/rotate: {"grace":
+// SECONDS}, or nothing at all for a grace of 0.
+func readRotate(w http.ResponseWriter, r *http.Request) (grace int64, err error) {
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxAdminBody))
+	if err != nil {
+		return 0, errors.New("the body is too large or could not be read")
+	}
+	if len(body) == 0 {
+		return 0, nil
+	}
+	err = oauthreq.ReadJSONObject(string(body), func(name, v string) error {
+		if name != "grace" {
+			return errors.New("the body may hold only grace")
+		}
+		if v == "null" {
+			return nil
+		}
+		var err error
+		if grace, err = strconv.ParseInt(v, 10, 64); err != nil || grace < 0 || grace > maxGrace {
+			return errors.New("grace must be a whole number of seconds from 0 to 86400")
+		}
+		return nil
+	})
+	return grace, adminBodyError(err)
 }
 
 // create handles POST /v1/api_keys: {"name", "scope", "token_lifetime"}.
@@ -179,9 +291,16 @@ func (a *adminAPI) create(w http.ResponseWriter, r *http.Request) {
 		badRequest(w, "token_lifetime must be from 60 to 86400 seconds")
 		return
 	}
-	key, rec, err := a.keys.Create(r.Context(), keys.CreateParams{
+	p := keys.CreateParams{
 		Name: req.name, Owner: a.owner(claims), Scope: set, TokenLifetime: time.Duration(lifetime) * time.Second,
-	}, claims.Scope)
+	}
+	if req.expiresAt != 0 {
+		if p.ExpiresAt = time.Unix(req.expiresAt, 0); !p.ExpiresAt.After(a.now()) {
+			badRequest(w, "expires_at must be a time in the future, in whole unix seconds")
+			return
+		}
+	}
+	key, rec, err := a.keys.Create(r.Context(), p, claims.Scope)
 	switch {
 	case errors.Is(err, keys.ErrScopeExceedsCeiling):
 		// A protected-resource refusal (RFC 6750 §3.1): the caller's token
@@ -198,19 +317,14 @@ func (a *adminAPI) create(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	a.log.Info("keyturn: api key created", "id", rec.ID, "by", a.owner(claims), "scope", set.String(),
-		"token_lifetime", lifetime)
-	writeAdminJSON(w, http.StatusCreated, struct {
-		keyJSON
-		Key          string `json:"key"`
-		ClientID     string `json:"client_id"`
-		ClientSecret string `json:"client_secret"`
-	}{keyView(rec), key.String(), key.ID(), key.ClientSecret()}) // the secret, this once
+		"token_lifetime", lifetime, "expires_at", req.expiresAt)
+	writeAdminJSON(w, http.StatusCreated, NewCreatedKey(key, rec)) // the secret, this once
 }
 
 // list handles GET /v1/api_keys: every key, revoked ones included.
 func (a *adminAPI) list(w http.ResponseWriter, r *http.Request) {
 	claims, _ := token.FromContext(r.Context())
-	out := []keyJSON{}
+	out := []KeyEntry{}
 	for after := ""; ; {
 		page, err := a.keys.List(r.Context(), after, keys.MaxListLimit)
 		if err != nil {
@@ -219,7 +333,7 @@ func (a *adminAPI) list(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		for _, k := range page {
-			out = append(out, keyView(k))
+			out = append(out, NewKeyEntry(k))
 		}
 		if len(page) < keys.MaxListLimit {
 			break
@@ -230,14 +344,101 @@ func (a *adminAPI) list(w http.ResponseWriter, r *http.Request) {
 	writeAdminJSON(w, http.StatusOK, map[string]any{"api_keys": out})
 }
 
-// errMayNotRevoke is the cause logged when a revocation is refused.
-var errMayNotRevoke = errors.New("keyturn: the caller neither owns the key nor holds its scope")
+// get handles GET /v1/api_keys/{id}: the key's entry, 404 if unknown.
+func (a *adminAPI) get(w http.ResponseWriter, r *http.Request) {
+	id := r.PathValue("id")
+	rec, ok := a.lookup(w, r, id, "reading an api key")
+	if !ok {
+		return
+	}
+	writeAdminJSON(w, http.StatusOK, NewKeyEntry(rec))
+}
 
-// mayRevoke reports whether the caller, holding the token c, may revoke
-// the key k: it owns k (k was created with a token of the caller's key or
-// user), or its token's scope covers k's, so that it could have created k.
-func (a *adminAPI) mayRevoke(c *token.Claims, k keys.Record) bool {
+// lookup returns the record of the key id, or answers 404 or 500 and
+// returns false.
+func (a *adminAPI) lookup(w http.ResponseWriter, r *http.Request, id, what string) (keys.Record, bool) {
+	rec, err := a.keys.Get(r.Context(), id)
+	switch {
+	case errors.Is(err, storage.ErrNotFound):
+		writeAdminJSON(w, http.StatusNotFound, errorJSON{Error: "not_found", Description: "no API key has this id"})
+		return keys.Record{}, false
+	case err != nil:
+		a.log.Error("keyturn: "+what, "id", id, "err", err)
+		serverError(w)
+		return keys.Record{}, false
+	}
+	return rec, true
+}
+
+// errMayNotChange is the cause logged when a revocation or rotation is
+// refused.
+var errMayNotChange = errors.New("keyturn: the caller neither owns the key nor holds its scope")
+
+// mayChange reports whether the caller, holding the token c, may revoke or
+// rotate the key k: it owns k (k was created with a token of the caller's
+// key or user), or its token's scope covers k's, so that it could have
+// created k.
+func (a *adminAPI) mayChange(c *token.Claims, k keys.Record) bool {
 	return k.Owner != "" && k.Owner == a.owner(c) || c.Scope.Covers(k.Scope)
+}
+
+// refuseChange answers a caller that may not revoke or rotate a key.
+func (a *adminAPI) refuseChange(w http.ResponseWriter, r *http.Request, verb string) {
+	// As for creation: the caller's token lacks the scope the request
+	// needs. The key's scope is not named: the caller may not read it.
+	a.refuse(w, r, &middleware.Error{Status: http.StatusForbidden, Code: "insufficient_scope",
+		Description: "only the key's owner or a token whose scope covers the key's scope may " + verb + " it",
+		Err:         errMayNotChange})
+}
+
+// rotate handles POST /v1/api_keys/{id}/rotate {"grace": SECONDS}: 200 with
+// the new secret; 400, 403, 404, or 409 for a revoked or expired key or a
+// concurrent rotation.
+func (a *adminAPI) rotate(w http.ResponseWriter, r *http.Request) {
+	claims, _ := token.FromContext(r.Context())
+	grace, err := readRotate(w, r)
+	if err != nil {
+		badRequest(w, err.Error())
+		return
+	}
+	id := r.PathValue("id")
+	rec, ok := a.lookup(w, r, id, "rotating an api key")
+	if !ok {
+		return
+	}
+	by := a.owner(claims)
+	if !a.mayChange(claims, rec) {
+		a.refuseChange(w, r, "rotate")
+		return
+	}
+	key, _, err := a.keys.Rotate(r.Context(), id, time.Duration(grace)*time.Second)
+	switch {
+	case errors.Is(err, keys.ErrRevoked):
+		writeAdminJSON(w, http.StatusConflict, errorJSON{Error: "key_revoked", Description: "a revoked key cannot be rotated"})
+		return
+	case errors.Is(err, keys.ErrExpired):
+		writeAdminJSON(w, http.StatusConflict, errorJSON{Error: "key_expired", Description: "an expired key cannot be rotated"})
+		return
+	case errors.Is(err, keys.ErrConflict):
+		writeAdminJSON(w, http.StatusConflict, errorJSON{Error: "conflict",
+			Description: "the key was rotated by another request at the same time; read it and retry"})
+		return
+	case errors.Is(err, storage.ErrNotFound):
+		writeAdminJSON(w, http.StatusNotFound, errorJSON{Error: "not_found", Description: "no API key has this id"})
+		return
+	case err != nil:
+		a.log.Error("keyturn: rotating an api key", "id", id, "by", by, "err", err)
+		serverError(w)
+		return
+	}
+	a.log.Info("keyturn: api key rotated", "id", id, "by", by, "grace", grace)
+	writeAdminJSON(w, http.StatusOK, struct {
+		ID           string `json:"id"`
+		Key          string `json:"key"`
+		ClientID     string `json:"client_id"`
+		ClientSecret string `json:"client_secret"`
+		Grace        int64  `json:"grace"`
+	}{id, key.String(), key.ID(), key.ClientSecret(), grace}) // the secret, this once
 }
 
 // cascadeParam reads the cascade query parameter: absent or "false" is
@@ -272,26 +473,19 @@ func (a *adminAPI) revoke(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	id := r.PathValue("id")
-	rec, err := a.keys.Get(r.Context(), id)
-	switch {
-	case errors.Is(err, storage.ErrNotFound):
-		writeAdminJSON(w, http.StatusNotFound, errorJSON{Error: "not_found", Description: "no API key has this id"})
-		return
-	case err != nil:
-		a.log.Error("keyturn: revoking an api key", "id", id, "err", err)
-		serverError(w)
+	rec, ok := a.lookup(w, r, id, "revoking an api key")
+	if !ok {
 		return
 	}
 	by := a.owner(claims)
-	if !a.mayRevoke(claims, rec) {
-		// As for creation: the caller's token lacks the scope the request
-		// needs. The key's scope is not named: the caller may not read it.
-		a.refuse(w, r, &middleware.Error{Status: http.StatusForbidden, Code: "insufficient_scope",
-			Description: "only the key's owner or a token whose scope covers the key's scope may revoke it",
-			Err:         errMayNotRevoke})
+	if !a.mayChange(claims, rec) {
+		a.refuseChange(w, r, "revoke")
 		return
 	}
-	var revoked []string
+	var (
+		revoked []string
+		err     error
+	)
 	if cascade {
 		revoked, err = a.keys.RevokeCascade(r.Context(), id)
 	} else if err = a.keys.Revoke(r.Context(), id); err == nil {

@@ -188,7 +188,8 @@ func TestAdminListAndRevoke(t *testing.T) {
 		for _, k := range r.body["api_keys"].([]any) {
 			k := k.(map[string]any)
 			for f := range k {
-				if !slices.Contains([]string{"id", "name", "scope", "token_lifetime", "created_at", "revoked_at"}, f) {
+				if !slices.Contains([]string{"id", "name", "scope", "token_lifetime", "created_at", "owner",
+					"expires_at", "revoked_at", "last_used_at"}, f) {
 					t.Errorf("listed key has field %q", f)
 				}
 			}

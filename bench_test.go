@@ -83,6 +83,12 @@ func (s benchStore) Keys(ctx context.Context, after string, limit int) ([]storag
 func (s benchStore) RevokeKey(ctx context.Context, id string, at time.Time) error {
 	return s.keys.RevokeKey(ctx, id, at)
 }
+func (s benchStore) RotateKey(ctx context.Context, id string, old, next []byte, until time.Time) (bool, error) {
+	return s.keys.RotateKey(ctx, id, old, next, until)
+}
+func (s benchStore) TouchKey(ctx context.Context, id string, at time.Time, every time.Duration) (bool, error) {
+	return s.keys.TouchKey(ctx, id, at, every)
+}
 
 // discardWriter is a ResponseWriter that keeps the status and nothing
 // else, so that the benchmark measures the handler, not a recorder.

@@ -7,8 +7,9 @@
 // Start with [New]: it takes a [Config] (a [Store], the issuer, the key
 // prefix) and returns a [Server], the whole authorization server wired
 // once. Mount [Server.Handler] (token, introspection, revocation, metadata,
-// JWKS) and [Server.Admin] (create, list and revoke keys), wrap handlers in
-// [Server.Require], and run [Server.Run] for the background work:
+// JWKS) and [Server.Admin] (create, list, read, rotate and revoke keys),
+// wrap handlers in [Server.Require], and run [Server.Run] for the
+// background work:
 //
 //	srv, err := keyturn.New(ctx, keyturn.Config{Store: memory.New(),
 //		Issuer: "https://auth.example.com", KeyPrefix: "ds_live", Pepper: pepper})
@@ -42,6 +43,11 @@
 //   - Brute-force protection: failed authentications are throttled
 //     ([RateLimiter] unless the host brings its own [Limiter]); it cannot
 //     be switched off.
+//   - Key lifecycle: a key past its expiry is refused like a revoked one;
+//     a rotated key's old secret works until its grace period ends and no
+//     longer; every token issued records the key's last use
+//     (keys.Record.LastUsedAt), at most once a minute per key and process
+//     and off the response.
 //   - The pepper: the store remembers a fingerprint of [Config.Pepper], and
 //     New refuses another pepper, or none after one, with
 //     [ErrPepperMismatch] instead of starting a server that refuses every

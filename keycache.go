@@ -95,6 +95,16 @@ func (c *keyCache) RevokeKey(ctx context.Context, id string, at time.Time) error
 	return err
 }
 
+// RotateKey implements storage.KeyStore and forgets the key, so that a
+// secret rotated out (or out of its grace) stops authenticating in this
+// process as soon as RotateKey returns. TouchKey (the last use) goes to the
+// store untouched: a cached record's last use matters to no check.
+func (c *keyCache) RotateKey(ctx context.Context, id string, old, next []byte, oldUntil time.Time) (bool, error) {
+	ok, err := c.KeyStore.RotateKey(ctx, id, old, next, oldUntil)
+	c.forget(id) // even on error: the write may have happened
+	return ok, err
+}
+
 // forget drops the cached copy of key id.
 func (c *keyCache) forget(id string) {
 	c.mu.Lock()

@@ -247,6 +247,7 @@ type Server struct {
 	endpoint *Endpoint
 	mw       *middleware.Middleware
 	admin    *adminAPI
+	usage    *usage
 	log      *slog.Logger
 	users    func(context.Context, string) (scope.Set, error)
 	now      func() time.Time
@@ -363,9 +364,18 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 		return nil, err
 	}
 	clients := NewKeyClients(s.keys)
-	events := cfg.Events
-	if events == nil {
-		events = LogEvents(s.log)
+	hostEvents := cfg.Events
+	if hostEvents == nil {
+		hostEvents = LogEvents(s.log)
+	}
+	// Every token issued for a key records the key's use, throttled and
+	// off the response (see usage).
+	s.usage = newUsage(s.keys, s.log, s.now)
+	events := func(ctx context.Context, ev Event) {
+		if ev.Kind == TokenIssued && ev.ClientID != passwordID {
+			s.usage.used(ctx, ev.ClientID)
+		}
+		hostEvents(ctx, ev)
 	}
 	metaToken := cfg.Issuer + s.tokenPaths[0]
 	if s.endpoint, err = NewEndpoint(EndpointConfig{
@@ -400,7 +410,7 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 	if s.mw, err = middleware.New(middleware.Config{Verifier: s.verifier, Realm: cfg.Realm, ErrorHandler: onError}); err != nil {
 		return nil, err
 	}
-	s.admin = &adminAPI{keys: s.keys, log: s.log, refuse: onError, passwordID: passwordID}
+	s.admin = &adminAPI{keys: s.keys, log: s.log, refuse: onError, passwordID: passwordID, now: s.now}
 	return s, nil
 }
 
@@ -506,7 +516,9 @@ func (s *Server) Keys() *keys.Manager { return s.keys }
 // listens for changes, reloading revocations or signing keys and
 // forgetting cached key records as soon as it hears of one. Failures are
 // logged and retried at the next interval. Run returns once all of that
-// work has stopped, with ctx's error.
+// work has stopped, and the writes of keys' last use under way (which the
+// Server starts itself, with or without Run) have finished or given up,
+// with ctx's error.
 func (s *Server) Run(ctx context.Context) error {
 	logErr := func(what string) func(error) {
 		return func(err error) {
@@ -542,6 +554,7 @@ func (s *Server) Run(ctx context.Context) error {
 		}
 	})
 	wg.Wait()
+	s.usage.wait(context.Background()) // each write gives up after usageWriteTimeout
 	return ctx.Err()
 }
 

@@ -1,7 +1,8 @@
 // Package keys makes, parses and checks API keys, and manages their
-// lifecycle: creation under the creator's scope ceiling, authentication and
-// revocation. It also hashes passwords for hosts that let users log in with
-// one.
+// lifecycle: creation under the creator's scope ceiling, expiry,
+// authentication, rotation of the secret with a grace period, the time of
+// last use, and revocation. It also hashes passwords for hosts that let
+// users log in with one.
 //
 // Start with [Manager]: [NewManager] over a [storage.KeyStore], then
 // [Manager.Create] to issue a key and [Manager.Authenticate] to check one
@@ -56,6 +57,14 @@
 // A [Key] prints redacted through fmt, slog, encoding/json and
 // encoding/xml; only [Key.String] and [Key.ClientSecret] reveal the secret.
 // Errors never contain a presented key or secret.
+//
+// [Manager.Rotate] gives a key a new secret and keeps the old one working
+// for a grace period: a key then has two hashes stored, and
+// [Manager.Authenticate] compares the presented secret with both, every
+// time, from one hashing of it, so that the work does not show which one
+// (or neither) matched. A key never has more than two secrets, and the
+// store swaps them atomically ([storage.KeyStore.RotateKey]), so that of two
+// rotations at once one fails rather than one secret being silently lost.
 //
 // A key's scope can never exceed its creator's: [Manager.Create] takes the
 // creator's ceiling as a [scope.Set] and refuses anything it does not cover

@@ -1,6 +1,7 @@
 package keys_test
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -123,6 +124,45 @@ func ExampleManager() {
 	// W7p6DXeF6zzybyBN "reporting" scope="read:users target-entity:E1:read" revoked=true
 }
 
+func ExampleManager_Rotate() {
+	ctx := context.Background()
+	now := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
+	m, err := keys.NewManager(keys.Config{
+		Store:  newMapStore(),
+		Prefix: "ds_live",
+		Now:    func() time.Time { return now },
+		Rand:   rand.NewChaCha8(exampleSeed),
+	})
+	if err != nil {
+		panic(err)
+	}
+	sc := scope.MustParse("read:users")
+	old, _, err := m.Create(ctx, keys.CreateParams{Name: "deploy", Scope: sc}, sc)
+	if err != nil {
+		panic(err)
+	}
+
+	// A new secret; the old one keeps working for an hour, while the
+	// deployments that hold it are given the new one.
+	k, _, err := m.Rotate(ctx, old.ID(), time.Hour)
+	if err != nil {
+		panic(err)
+	}
+	fmt.Println(k.ID() == old.ID(), k.ClientSecret() == old.ClientSecret())
+	_, errOld := m.Authenticate(ctx, old)
+	_, errNew := m.Authenticate(ctx, k)
+	fmt.Println(errOld, errNew)
+
+	now = now.Add(time.Hour)
+	_, errOld = m.Authenticate(ctx, old)
+	_, errNew = m.Authenticate(ctx, k)
+	fmt.Println(errOld, errNew)
+	// Output:
+	// true false
+	// <nil> <nil>
+	// keyturn/keys: invalid key <nil>
+}
+
 func ExamplePasswordHasher() {
 	// Tests may use cheap parameters; the zero PasswordHasher (and
 	// HashPassword) uses RFC 9106's 64 MiB, 3 passes, 4 lanes.
@@ -203,6 +243,36 @@ func (s *mapStore) RevokeKey(_ context.Context, id string, at time.Time) error {
 		s.recs[id] = k
 	}
 	return nil
+}
+
+func (s *mapStore) RotateKey(_ context.Context, id string, old, next []byte, oldUntil time.Time) (bool, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	k, ok := s.recs[id]
+	if !ok {
+		return false, storage.ErrNotFound
+	}
+	if !k.RevokedAt.IsZero() || !bytes.Equal(k.SecretHash, old) {
+		return false, nil
+	}
+	k.SecretHash, k.PreviousSecretHash, k.PreviousExpiresAt = next, nil, time.Time{}
+	if !oldUntil.IsZero() {
+		k.PreviousSecretHash, k.PreviousExpiresAt = old, oldUntil
+	}
+	s.recs[id] = k
+	return true, nil
+}
+
+func (s *mapStore) TouchKey(_ context.Context, id string, at time.Time, every time.Duration) (bool, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	k, ok := s.recs[id]
+	if !ok || !k.LastUsedAt.IsZero() && !k.LastUsedAt.Before(at.Add(-every)) {
+		return false, nil
+	}
+	k.LastUsedAt = at
+	s.recs[id] = k
+	return true, nil
 }
 
 func cmpString(a, b string) int {

@@ -125,6 +125,29 @@ func (h *Hasher) Verify(k Key, stored []byte) bool {
 	return ok == 1 && len(stored) == HashLen && stored[0] == h.version()
 }
 
+// verifyPair reports, as 1 or 0, whether a and whether b is the hash of k
+// made by this Hasher: the digest of k is computed once and compared with
+// both in constant time, so the work is the same whichever matches, or
+// neither. It is how a key with two live secrets (during the grace period
+// of a rotation) is checked.
+func (h *Hasher) verifyPair(k Key, a, b []byte) (okA, okB int) {
+	st := h.sum(k)
+	okA = subtle.ConstantTimeCompare(st.out[:], a[min(1, len(a)):])
+	okB = subtle.ConstantTimeCompare(st.out[:], b[min(1, len(b)):])
+	h.put(st)
+	v := h.version()
+	return okA & wellFormed(a, v), okB & wellFormed(b, v)
+}
+
+// wellFormed is 1 if stored has the length and version of v's hashes. Both
+// are public: they are checked after the work, without hiding the result.
+func wellFormed(stored []byte, v byte) int {
+	if len(stored) == HashLen && stored[0] == v {
+		return 1
+	}
+	return 0
+}
+
 // Format implements [fmt.Formatter] so that printing a Hasher never shows
 // its pepper.
 func (h *Hasher) Format(f fmt.State, verb rune) {

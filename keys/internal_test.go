@@ -7,6 +7,7 @@ import (
 	"crypto/sha256"
 	"errors"
 	"hash/crc32"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -165,55 +166,115 @@ func (s *oneKeyStore) Key(_ context.Context, id string) (storage.Key, error) {
 }
 func (s *oneKeyStore) Keys(context.Context, string, int) ([]storage.Key, error) { return nil, nil }
 func (s *oneKeyStore) RevokeKey(context.Context, string, time.Time) error       { return nil }
+func (s *oneKeyStore) RotateKey(_ context.Context, id string, old, next []byte, until time.Time) (bool, error) {
+	if id != s.rec.ID || !bytes.Equal(old, s.rec.SecretHash) {
+		return false, nil
+	}
+	s.rec.SecretHash, s.rec.PreviousSecretHash, s.rec.PreviousExpiresAt = next, old, until
+	return true, nil
+}
+func (s *oneKeyStore) TouchKey(context.Context, string, time.Time, time.Duration) (bool, error) {
+	return false, nil
+}
 
-// TestUnknownIDCostsAHash checks, without timing, that an unknown key id is
-// hashed against a dummy of the same form as a real record, so that it costs
-// what a wrong secret costs.
-func TestUnknownIDCostsAHash(t *testing.T) {
+// TestAuthenticationCostsTheSame checks, without timing, that every
+// authentication hashes the presented key once and compares it with two
+// full-length hashes of this Hasher: an unknown id against the dummy twice,
+// a key not in a grace period against its hash and the dummy, a key in its
+// grace period against its two hashes. So an unknown id costs what a wrong
+// secret costs, and the old secret during a grace period what the new one
+// costs.
+func TestAuthenticationCostsTheSame(t *testing.T) {
 	ctx := context.Background()
 	h := NewHasher([]byte("pepper"))
-	m, err := NewManager(Config{Store: &oneKeyStore{}, Hasher: h, Prefix: "ds_live"})
+	now := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
+	st := &oneKeyStore{}
+	m, err := NewManager(Config{Store: st, Hasher: h, Prefix: "ds_live", Now: func() time.Time { return now }})
 	if err != nil {
 		t.Fatal(err)
 	}
-	k, _, err := m.Create(ctx, CreateParams{Scope: scope.MustParse("a")}, scope.MustParse("a"))
+	old, _, err := m.Create(ctx, CreateParams{Scope: scope.MustParse("a")}, scope.MustParse("a"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	var calls []Key
-	var against [][]byte
-	m.verify = func(k Key, stored []byte) bool {
-		calls = append(calls, k)
-		against = append(against, stored)
-		return h.Verify(k, stored)
+	type call struct {
+		k         Key
+		cur, prev []byte
 	}
-	unknown := testKey(t, "ds_live", "ZZZZZZZZZZZZZZZZ", k.secret[:secretBodyLen])
-	wrong := testKey(t, "ds_live", k.id, strings.Repeat("w", secretBodyLen))
+	var calls []call
+	m.verify = func(k Key, cur, prev []byte) (int, int) {
+		calls = append(calls, call{k, cur, prev})
+		return h.verifyPair(k, cur, prev)
+	}
+	unknown := testKey(t, "ds_live", "ZZZZZZZZZZZZZZZZ", old.secret[:secretBodyLen])
+	wrong := testKey(t, "ds_live", old.id, strings.Repeat("w", secretBodyLen))
 
-	for _, tc := range []struct {
-		name string
-		k    Key
-		want []byte
-	}{
-		{"unknown id", unknown, m.dummy},
-		{"wrong secret", wrong, h.Hash(k)},
-	} {
-		t.Run(tc.name, func(t *testing.T) {
-			calls, against = nil, nil
-			if _, err := m.Authenticate(ctx, tc.k); !errors.Is(err, ErrInvalidKey) {
-				t.Fatalf("err = %v, want ErrInvalidKey", err)
-			}
-			if len(calls) != 1 || calls[0] != tc.k || !bytes.Equal(against[0], tc.want) {
-				t.Fatalf("verify calls = %d, against %x; want one against %x", len(calls), against, tc.want)
-			}
-		})
+	check := func(name string, k Key, wantErr error, cur, prev []byte) {
+		t.Helper()
+		calls = nil
+		if _, err := m.Authenticate(ctx, k); !errors.Is(err, wantErr) {
+			t.Errorf("%s: err = %v, want %v", name, err, wantErr)
+		}
+		if len(calls) != 1 || calls[0].k != k || !bytes.Equal(calls[0].cur, cur) || !bytes.Equal(calls[0].prev, prev) {
+			t.Errorf("%s: verify calls %d, %+v; want one against %x and %x", name, len(calls), calls, cur, prev)
+		}
 	}
-	// The dummy is a full-length hash of this Hasher's version, so Verify
-	// does the whole computation for it, and it matches no real key.
+	oldHash := h.Hash(old)
+	check("unknown id", unknown, ErrInvalidKey, m.dummy, m.dummy)
+	check("wrong secret", wrong, ErrInvalidKey, oldHash, m.dummy)
+	check("right secret", old, nil, oldHash, m.dummy)
+
+	k, _, err := m.Rotate(ctx, old.id, time.Hour)
+	if err != nil {
+		t.Fatal(err)
+	}
+	newHash := h.Hash(k)
+	check("new secret in the grace period", k, nil, newHash, oldHash)
+	check("old secret in the grace period", old, nil, newHash, oldHash)
+	check("wrong secret in the grace period", wrong, ErrInvalidKey, newHash, oldHash)
+	now = now.Add(time.Hour)
+	check("old secret after the grace period", old, ErrInvalidKey, newHash, oldHash)
+	check("new secret after the grace period", k, nil, newHash, oldHash)
+
+	// The dummy is a full-length hash of this Hasher's version, so the
+	// comparison does the whole computation for it, and it matches no
+	// real key.
 	if len(m.dummy) != HashLen || m.dummy[0] != h.version() {
 		t.Fatalf("dummy = %x", m.dummy)
 	}
-	if h.Verify(unknown, m.dummy) || h.Verify(k, m.dummy) {
-		t.Fatal("the dummy hash verified a key")
+	for _, k := range []Key{unknown, old, k} {
+		if a, b := h.verifyPair(k, m.dummy, m.dummy); a|b != 0 || h.Verify(k, m.dummy) {
+			t.Fatal("the dummy hash verified a key")
+		}
+	}
+}
+
+// TestVerifyPair checks verifyPair against Verify for each of its
+// arguments: matches, wrong hashes, other lengths and versions.
+func TestVerifyPair(t *testing.T) {
+	h := NewHasher([]byte("pepper"))
+	plain := NewHasher(nil)
+	k := testKey(t, "ds_live", "AAAAAAAAAAAAAAAA", strings.Repeat("s", secretBodyLen))
+	other := testKey(t, "ds_live", "AAAAAAAAAAAAAAAA", strings.Repeat("t", secretBodyLen))
+	good := h.Hash(k)
+	hashes := map[string][]byte{
+		"good":          good,
+		"other key":     h.Hash(other),
+		"unpeppered":    plain.Hash(k),
+		"short":         good[:HashLen-1],
+		"long":          append(slices.Clone(good), 0),
+		"other version": append([]byte{9}, good[1:]...),
+		"empty":         nil,
+	}
+	for na, a := range hashes {
+		for nb, b := range hashes {
+			okA, okB := h.verifyPair(k, a, b)
+			if want := h.Verify(k, a); (okA == 1) != want || okA|1 != 1 {
+				t.Errorf("verifyPair(%s, %s) first = %d, Verify = %v", na, nb, okA, want)
+			}
+			if want := h.Verify(k, b); (okB == 1) != want || okB|1 != 1 {
+				t.Errorf("verifyPair(%s, %s) second = %d, Verify = %v", na, nb, okB, want)
+			}
+		}
 	}
 }

@@ -84,6 +84,18 @@ func Generate(prefix string, rand io.Reader) (Key, error) {
 	return Key{prefix: prefix, id: string(id), secret: string(b[IDLen:])}, nil
 }
 
+// generateSecret returns a key with the given prefix and id (both valid)
+// and a new secret drawn from rand (crypto/rand when nil), as
+// [Manager.Rotate] gives a key.
+func generateSecret(prefix, id string, rand io.Reader) (Key, error) {
+	var b [secretBodyLen + checksumLen]byte
+	if err := randBase62(rand, b[:secretBodyLen]); err != nil {
+		return Key{}, fmt.Errorf("keyturn/keys: reading randomness: %w", err)
+	}
+	encodeChecksum(b[secretBodyLen:], checksum(prefix, id, string(b[:secretBodyLen])))
+	return Key{prefix: prefix, id: id, secret: string(b[:])}, nil
+}
+
 // Parse parses s as a key with the given prefix: "<prefix>_<id>_<secret>".
 // It checks the length, the alphabet and the checksum, and does no I/O, so a
 // mistyped or made-up key is refused before any storage lookup. Errors wrap

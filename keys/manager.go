@@ -26,9 +26,15 @@ var (
 	ErrScopeExceedsCeiling = errors.New("keyturn/keys: scope exceeds the creator's")
 	// ErrInvalidParams reports invalid [CreateParams] (empty scope, token
 	// lifetime out of range, expiry in the past, over-long name or one with
-	// a control character) or an
-	// over-long List cursor. Hosts answer it as a 400 invalid_request.
+	// a control character), an over-long List cursor or a grace period of
+	// [Manager.Rotate] out of range. Hosts answer it as a 400
+	// invalid_request.
 	ErrInvalidParams = errors.New("keyturn/keys: invalid parameters")
+	// ErrConflict reports a rotation that lost a race with another rotation
+	// of the same key: the other one took effect, this one changed nothing
+	// and its secret does not authenticate. Hosts answer it as a 409; the
+	// caller may read the key and rotate again.
+	ErrConflict = errors.New("keyturn/keys: the key was rotated concurrently")
 )
 
 // Defaults and bounds of [Config].
@@ -47,6 +53,13 @@ const (
 	MaxListLimit     = 1000
 
 	maxCursorLen = 256
+
+	// MaxGrace is the longest grace period of [Manager.Rotate].
+	MaxGrace = 24 * time.Hour
+
+	// TouchInterval is how stale a key's LastUsedAt may get: [Manager.Touch]
+	// writes it only when it is older than this.
+	TouchInterval = time.Minute
 )
 
 // Revoker is told when a key is revoked, so that access tokens already
@@ -94,8 +107,9 @@ type Manager struct {
 	revoker         Revoker
 	now             func() time.Time
 	rand            io.Reader
-	dummy           []byte                          // a hash no presented key matches
-	verify          func(k Key, stored []byte) bool // hasher.Verify; a seam for tests
+	dummy           []byte // a hash no presented key matches
+	// verify is hasher.verifyPair, a seam for tests.
+	verify func(k Key, cur, prev []byte) (okCur, okPrev int)
 }
 
 // NewManager validates c and returns a Manager.
@@ -138,7 +152,7 @@ func NewManager(c Config) (*Manager, error) {
 		secret[i] = '0'
 	}
 	m.dummy = m.hasher.Hash(Key{prefix: m.prefix, id: "0000000000000000", secret: string(secret[:])})
-	m.verify = m.hasher.Verify
+	m.verify = m.hasher.verifyPair
 	return m, nil
 }
 
@@ -173,6 +187,10 @@ type Record struct {
 	ExpiresAt time.Time
 	// RevokedAt is when the key was revoked; zero means it is not revoked.
 	RevokedAt time.Time
+	// LastUsedAt is when a token was last issued for the key, to within
+	// TouchInterval (see [Manager.Touch]); zero means never, as far as the
+	// store knows.
+	LastUsedAt time.Time
 }
 
 // recordOf turns a stored key into a Record. A stored scope that does not
@@ -197,6 +215,7 @@ func record(k storage.Key, sc scope.Set) Record {
 		CreatedAt:     k.CreatedAt,
 		ExpiresAt:     k.ExpiresAt,
 		RevokedAt:     k.RevokedAt,
+		LastUsedAt:    k.LastUsedAt,
 	}
 }
 
@@ -323,6 +342,12 @@ func (m *Manager) Prepare(p CreateParams, ceiling scope.Set) (Key, Record, func(
 // ErrInvalidKey without a lookup. Storage failures are returned wrapped, and
 // so is a stored scope that does not parse (wrapping [scope.ErrMalformed]).
 //
+// The right secret is the key's current one or, during the grace period of
+// a rotation ([Manager.Rotate]), the one before it. Both are compared every
+// time, in constant time and with one hashing of the presented key, so
+// that the work does not depend on which of them (or neither, or an unknown
+// id) the key presents.
+//
 // Use [Parse] or [FromPair] first: they reject mistyped and made-up keys
 // without touching storage.
 func (m *Manager) Authenticate(ctx context.Context, k Key) (Record, error) {
@@ -331,22 +356,117 @@ func (m *Manager) Authenticate(ctx context.Context, k Key) (Record, error) {
 	}
 	rec, err := m.store.Key(ctx, k.id)
 	if errors.Is(err, storage.ErrNotFound) {
-		m.verify(k, m.dummy)
+		m.verify(k, m.dummy, m.dummy)
 		return Record{}, ErrInvalidKey
 	}
 	if err != nil {
 		return Record{}, fmt.Errorf("keyturn/keys: looking up key %s: %w", k.id, err)
 	}
-	if !m.verify(k, rec.SecretHash) || rec.ID != k.id {
+	now := m.now()
+	prev, live := rec.PreviousSecretHash, 0
+	if len(prev) == 0 {
+		prev = m.dummy // the same work as a key in its grace period
+	} else if now.Before(rec.PreviousExpiresAt) {
+		live = 1
+	}
+	okCur, okPrev := m.verify(k, rec.SecretHash, prev)
+	if okCur|okPrev&live != 1 || rec.ID != k.id {
 		return Record{}, ErrInvalidKey
 	}
 	if !rec.RevokedAt.IsZero() {
 		return Record{}, ErrRevoked
 	}
-	if !rec.ExpiresAt.IsZero() && !m.now().Before(rec.ExpiresAt) {
+	if !rec.ExpiresAt.IsZero() && !now.Before(rec.ExpiresAt) {
 		return Record{}, ErrExpired
 	}
 	return recordOf(rec)
+}
+
+// Rotate gives the key with the given id a new secret and returns the new
+// key, to be shown to its owner now, and its record. The key keeps its id,
+// scope, owner and everything else; access tokens already issued from it
+// stay valid. The old secret keeps authenticating for grace (0 to
+// [MaxGrace]; out of range is [ErrInvalidParams]) and no longer: with a
+// grace of zero it stops at once. A key has at most two secrets: rotating
+// again during a grace period replaces the old secret with the current one,
+// whose grace then starts, and the older one stops at once.
+//
+// A revoked key gives [ErrRevoked] and an expired one [ErrExpired], and
+// neither is changed. A missing key, or an id that cannot be a key id, is
+// an error wrapping [storage.ErrNotFound]. Rotation is a compare-and-swap
+// on the stored hash ([storage.KeyStore.RotateKey]): of two rotations of
+// one key at once, one takes effect and the other gives [ErrConflict] and
+// changes nothing, so that no caller is handed a secret that was silently
+// replaced; a revocation made during the rotation wins (ErrRevoked).
+func (m *Manager) Rotate(ctx context.Context, id string, grace time.Duration) (Key, Record, error) {
+	if grace < 0 || grace > MaxGrace {
+		return Key{}, Record{}, fmt.Errorf("%w: grace must be from 0 to %s", ErrInvalidParams, MaxGrace)
+	}
+	if len(id) != IDLen || !isBase62(id) {
+		return Key{}, Record{}, fmt.Errorf("keyturn/keys: no such key: %w", storage.ErrNotFound)
+	}
+	rec, err := m.store.Key(ctx, id)
+	if err != nil {
+		return Key{}, Record{}, fmt.Errorf("keyturn/keys: rotating key %s: %w", id, err)
+	}
+	now := m.now()
+	switch {
+	case !rec.RevokedAt.IsZero():
+		return Key{}, Record{}, ErrRevoked
+	case !rec.ExpiresAt.IsZero() && !now.Before(rec.ExpiresAt):
+		return Key{}, Record{}, ErrExpired
+	}
+	k, err := generateSecret(m.prefix, id, m.rand)
+	if err != nil {
+		return Key{}, Record{}, err
+	}
+	var until time.Time
+	if grace > 0 {
+		until = now.Add(grace).UTC().Truncate(time.Microsecond)
+	}
+	hash := m.hasher.Hash(k)
+	ok, err := m.store.RotateKey(ctx, id, rec.SecretHash, hash, until)
+	if err != nil {
+		return Key{}, Record{}, fmt.Errorf("keyturn/keys: rotating key %s: %w", id, err)
+	}
+	if !ok {
+		// Revoked, or rotated by someone else, since it was read.
+		if cur, err := m.store.Key(ctx, id); err == nil && !cur.RevokedAt.IsZero() {
+			return Key{}, Record{}, ErrRevoked
+		}
+		return Key{}, Record{}, ErrConflict
+	}
+	rec.PreviousSecretHash, rec.PreviousExpiresAt = nil, until
+	if grace > 0 {
+		rec.PreviousSecretHash = rec.SecretHash
+	}
+	rec.SecretHash = hash
+	out, err := recordOf(rec)
+	if err != nil {
+		return Key{}, Record{}, err
+	}
+	return k, out, nil
+}
+
+// Touch records that a token was just issued for the key id, as its
+// LastUsedAt, and reports whether it wrote to the store: it writes only when
+// the stored LastUsedAt is older than TouchInterval
+// ([storage.KeyStore.TouchKey]), so that any number of processes sharing
+// the store write a key's LastUsedAt about once per TouchInterval. Each call
+// still costs a conditional write; callers on a hot path keep a throttle of
+// their own in front of it, as keyturn.Server does. A missing key is not an
+// error, and neither is an id that cannot be a key id (nothing is asked of
+// the store then).
+func (m *Manager) Touch(ctx context.Context, id string) (bool, error) {
+	if len(id) != IDLen || !isBase62(id) {
+		return false, nil // no key has this id
+	}
+	at := m.now().UTC().Truncate(time.Microsecond)
+	ok, err := m.store.TouchKey(ctx, id, at, TouchInterval)
+	if err != nil {
+		return false, fmt.Errorf("keyturn/keys: recording the use of key %s: %w", id, err)
+	}
+	return ok, nil
 }
 
 // Get returns the record of the key with the given id. A missing key, or an

@@ -38,6 +38,10 @@ type fakeStore struct {
 	// onKeys, when set, runs at the start of every Keys call, with the
 	// lock held.
 	onKeys func(*fakeStore)
+	// onRotate, when set, runs at the start of every RotateKey call, with
+	// the lock held: what another process did meanwhile.
+	onRotate func(*fakeStore)
+	touches  []time.Time // every TouchKey time, as received
 }
 
 var _ storage.KeyStore = (*fakeStore)(nil)
@@ -49,6 +53,7 @@ func newFakeStore() *fakeStore {
 func cloneRec(k storage.Key) storage.Key {
 	k.Scope = slices.Clone(k.Scope)
 	k.SecretHash = bytes.Clone(k.SecretHash)
+	k.PreviousSecretHash = bytes.Clone(k.PreviousSecretHash)
 	return k
 }
 
@@ -146,6 +151,49 @@ func (s *fakeStore) RevokeKey(ctx context.Context, id string, at time.Time) erro
 		s.recs[id] = k
 	}
 	return nil
+}
+
+func (s *fakeStore) RotateKey(ctx context.Context, id string, old, next []byte, oldUntil time.Time) (bool, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.calls["RotateKey"]++
+	if s.onRotate != nil {
+		s.onRotate(s)
+	}
+	if s.err != nil {
+		return false, s.err
+	}
+	k, ok := s.recs[id]
+	if !ok {
+		return false, fmt.Errorf("fake: %w", storage.ErrNotFound)
+	}
+	if !k.RevokedAt.IsZero() || !bytes.Equal(k.SecretHash, old) {
+		return false, nil
+	}
+	k.SecretHash = bytes.Clone(next)
+	k.PreviousSecretHash, k.PreviousExpiresAt = nil, time.Time{}
+	if !oldUntil.IsZero() {
+		k.PreviousSecretHash, k.PreviousExpiresAt = bytes.Clone(old), oldUntil
+	}
+	s.recs[id] = k
+	return true, nil
+}
+
+func (s *fakeStore) TouchKey(ctx context.Context, id string, at time.Time, every time.Duration) (bool, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.calls["TouchKey"]++
+	s.touches = append(s.touches, at)
+	if s.err != nil {
+		return false, s.err
+	}
+	k, ok := s.recs[id]
+	if !ok || !k.LastUsedAt.IsZero() && !k.LastUsedAt.Before(at.Add(-every)) {
+		return false, nil
+	}
+	k.LastUsedAt = at
+	s.recs[id] = k
+	return true, nil
 }
 
 // fakeRevoker records RevokeClient calls.

@@ -66,6 +66,17 @@ type Key struct {
 	ExpiresAt time.Time
 	// RevokedAt is when the key was revoked; zero means it is not revoked.
 	RevokedAt time.Time
+	// PreviousSecretHash is the keyed hash of the secret the key had before
+	// its last rotation, which still authenticates until PreviousExpiresAt;
+	// nil when there is none. Never a secret.
+	PreviousSecretHash []byte
+	// PreviousExpiresAt is when the previous secret stops authenticating;
+	// zero when there is no previous secret.
+	PreviousExpiresAt time.Time
+	// LastUsedAt is when a token was last issued for the key, as recorded
+	// by TouchKey, which may lag by the interval it is given; zero means
+	// never.
+	LastUsedAt time.Time
 }
 
 // KeyStore keeps API key records.
@@ -89,6 +100,29 @@ type KeyStore interface {
 	// call, even if a later call passes an earlier time. It returns an error
 	// wrapping ErrNotFound if there is no such key.
 	RevokeKey(ctx context.Context, id string, at time.Time) error
+
+	// RotateKey replaces the key's secret hash, atomically and only if it is
+	// still old. If the key is not revoked and its SecretHash is old
+	// (compared byte-wise; nil and empty are the same), RotateKey sets
+	// SecretHash to next, PreviousSecretHash to old and PreviousExpiresAt to
+	// oldUntil, and reports true; a zero oldUntil drops the old hash instead
+	// (PreviousSecretHash nil, PreviousExpiresAt zero). A previous hash kept
+	// from an earlier rotation is replaced either way: a key has at most two
+	// hashes. If the key holds another hash (a concurrent rotation came
+	// first) or is revoked, RotateKey changes nothing and reports false and
+	// no error, so that of two concurrent rotations from one hash exactly one
+	// takes effect, and a key revoked while it was being rotated stays
+	// revoked. Every other field is kept. It returns an error wrapping
+	// ErrNotFound if there is no such key.
+	RotateKey(ctx context.Context, id string, old, next []byte, oldUntil time.Time) (bool, error)
+
+	// TouchKey records that the key was used at the given time: it sets
+	// LastUsedAt to at if LastUsedAt is zero or earlier than at minus every,
+	// and reports whether it did. Because the condition is checked and the
+	// time written atomically, processes sharing a store write a key's
+	// LastUsedAt about once per every however often they touch it, and it
+	// never moves back. A missing key is left alone: false, and no error.
+	TouchKey(ctx context.Context, id string, at time.Time, every time.Duration) (bool, error)
 }
 
 // SigningKey is a stored token-signing key pair. Its lifecycle is decided by

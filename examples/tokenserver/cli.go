@@ -17,6 +17,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/keyturn/keyturn"
 	"github.com/keyturn/keyturn/keys"
 	"github.com/keyturn/keyturn/scope"
 	"github.com/keyturn/keyturn/storage"
@@ -160,30 +161,6 @@ func (cl cli) adminKey(args []string) error {
 	return nil
 }
 
-// keyJSON is a key as the admin API lists it: never a secret or hash.
-type keyJSON struct {
-	ID            string `json:"id"`
-	Name          string `json:"name"`
-	Scope         string `json:"scope"`
-	TokenLifetime int64  `json:"token_lifetime"`
-	CreatedAt     int64  `json:"created_at"`
-	Owner         string `json:"owner"`
-	ExpiresAt     int64  `json:"expires_at,omitempty"`
-	RevokedAt     int64  `json:"revoked_at,omitempty"`
-}
-
-func keyView(k keys.Record) keyJSON {
-	v := keyJSON{ID: k.ID, Name: k.Name, Scope: k.Scope.String(), Owner: k.Owner,
-		TokenLifetime: int64(k.TokenLifetime / time.Second), CreatedAt: k.CreatedAt.Unix()}
-	if !k.ExpiresAt.IsZero() {
-		v.ExpiresAt = k.ExpiresAt.Unix()
-	}
-	if !k.RevokedAt.IsZero() {
-		v.RevokedAt = k.RevokedAt.Unix()
-	}
-	return v
-}
-
 // allKeys lists every key, page by page.
 func allKeys(ctx context.Context, m *keys.Manager) ([]keys.Record, error) {
 	var out []keys.Record
@@ -201,7 +178,7 @@ func allKeys(ctx context.Context, m *keys.Manager) ([]keys.Record, error) {
 }
 
 // keysList prints every key, revoked ones included, one JSON object per
-// line.
+// line: the admin API's entries (keyturn.KeyEntry).
 func (cl cli) keysList(args []string) error {
 	cmd, err := cl.newCommand("keys list")
 	if err != nil {
@@ -222,15 +199,15 @@ func (cl cli) keysList(args []string) error {
 	}
 	enc := json.NewEncoder(cl.stdout)
 	for _, k := range all {
-		if err := enc.Encode(keyView(k)); err != nil {
+		if err := enc.Encode(keyturn.NewKeyEntry(k)); err != nil {
 			return err
 		}
 	}
 	return nil
 }
 
-// keysCreate makes a key and prints the admin API's 201 body, the secret
-// shown this once.
+// keysCreate makes a key and prints the admin API's 201 body
+// (keyturn.CreatedKey), the secret shown this once.
 func (cl cli) keysCreate(args []string) error {
 	cmd, err := cl.newCommand("keys create")
 	if err != nil {
@@ -277,13 +254,9 @@ func (cl cli) keysCreate(args []string) error {
 	if err != nil {
 		return err
 	}
-	cmd.log.Info("keyturn: api key created", "id", rec.ID, "by", byCLI, "scope", rec.Scope.String(), "token_lifetime", lifetime)
-	return json.NewEncoder(cl.stdout).Encode(struct {
-		keyJSON
-		Key          string `json:"key"`
-		ClientID     string `json:"client_id"`
-		ClientSecret string `json:"client_secret"`
-	}{keyView(rec), key.String(), key.ID(), key.ClientSecret()})
+	cmd.log.Info("keyturn: api key created", "id", rec.ID, "by", byCLI, "scope", rec.Scope.String(),
+		"token_lifetime", lifetime, "expires_at", expiresAt)
+	return json.NewEncoder(cl.stdout).Encode(keyturn.NewCreatedKey(key, rec))
 }
 
 // keysRevoke revokes a key and, with -cascade, every key it created,

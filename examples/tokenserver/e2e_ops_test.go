@@ -481,6 +481,18 @@ func TestEndToEndSubcommands(t *testing.T) {
 		if k["id"] == k2ID && k["owner"] != k1ID {
 			t.Errorf("k2's owner %v, want k1", k["owner"])
 		}
+		// The library's entries: the key made here has no owner, its
+		// expiry, and the server recorded its exchange (written before
+		// the server exited); k2 was never exchanged.
+		if k["id"] == created["id"] {
+			used, _ := k["last_used_at"].(float64)
+			if k["owner"] != "" || k["expires_at"] != mustFloat(future) || used < k["created_at"].(float64) || used > float64(time.Now().Unix()) {
+				t.Errorf("the key from keys create listed as %v", k)
+			}
+		}
+		if _, ok := k["last_used_at"]; k["id"] == k2ID && ok {
+			t.Errorf("k2, never exchanged, listed as %v", k)
+		}
 	}
 	if len(lines) != 5 || revoked != 3 || strings.Contains(out, "secret") || strings.Contains(out, "hash") {
 		t.Errorf("keys list: %d lines, %d revoked: %s", len(lines), revoked, out)

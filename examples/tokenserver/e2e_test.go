@@ -26,8 +26,10 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"reflect"
 	"regexp"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -540,6 +542,7 @@ type state struct {
 	k3Key, k3Token     string // k3 was deleted
 	participantsTokens string
 	userToken          string // password flow
+	k5Old, k5New       string // k5 before and after a rotation with an hour's grace
 	keys               string // GET /v1/api_keys at the end
 	jwks               string // GET /.well-known/jwks.json at the end
 }
@@ -879,6 +882,29 @@ func contract(t *testing.T, p *proc, adminKey string) state {
 		}
 	}
 
+	// One key by id, with its owner and expiry; a rotation with an hour's
+	// grace: both secrets work (and keep working after a restart).
+	expires := time.Now().Add(24 * time.Hour).Unix()
+	r = p.want(create(st.adminToken, `{"name":"k5","scope":"read:users","expires_at":`+strconv.FormatInt(expires, 10)+`}`), 201, "create k5")
+	st.k5Old = r.body["key"].(string)
+	k5ID, _ := split(st.k5Old)
+	r = p.want(p.do("GET", "/v1/api_keys/"+k5ID, bearer(st.adminToken), ""), 200, "get k5")
+	if _, used := r.body["last_used_at"]; r.body["owner"] != adminID || r.body["expires_at"] != float64(expires) || used || r.body["name"] != "k5" {
+		t.Errorf("GET k5: %s", r.raw)
+	}
+	p.want(p.do("GET", "/v1/api_keys/"+k5ID, bearer(k2Token), ""), 401, "get k5 with a revoked token")
+	p.want(p.do("GET", "/v1/api_keys/AAAAAAAAAAAAAAAA", bearer(st.adminToken), ""), 404, "get an unknown key")
+	r = p.want(p.do("POST", "/v1/api_keys/"+k5ID+"/rotate", map[string]string{"Authorization": "Bearer " + st.adminToken, "Content-Type": js},
+		`{"grace":3600}`), 200, "rotate k5")
+	st.k5New = r.body["key"].(string)
+	if r.body["id"] != k5ID || r.body["client_id"] != k5ID || r.body["grace"] != 3600.0 || st.k5New == st.k5Old {
+		t.Errorf("rotate k5: %s", r.raw)
+	}
+	p.want(p.do("POST", "/oauth/token", bearer(st.k5Old), ""), 200, "k5's old secret in its grace period")
+	p.want(p.do("POST", "/oauth/token", bearer(st.k5New), ""), 200, "k5's new secret")
+	p.want(p.do("POST", "/v1/api_keys/"+k5ID+"/rotate", map[string]string{"Authorization": "Bearer " + st.adminToken, "Content-Type": js},
+		`{"grace":-1}`), 400, "rotate with a negative grace")
+
 	// Deleting a key: 204, 204, 404; its tokens and the key itself stop.
 	k3ID, _ := split(st.k3Key)
 	p.want(p.do("DELETE", "/v1/api_keys/"+k3ID, bearer(st.adminToken), ""), 204, "delete")
@@ -924,8 +950,12 @@ func restarted(t *testing.T, p *proc, adminKey string, st state) {
 		}
 	}
 	adminToken := p.tokenFor(adminKey)
-	if r := p.want(p.do("GET", "/v1/api_keys", bearer(adminToken), ""), 200, "list after the restart"); r.raw != st.keys {
+	r := p.want(p.do("GET", "/v1/api_keys", bearer(adminToken), ""), 200, "list after the restart")
+	if after, before := keysWithoutUse(t, r.raw), keysWithoutUse(t, st.keys); !reflect.DeepEqual(after, before) {
 		t.Errorf("keys after the restart:\n%s\nbefore:\n%s", r.raw, st.keys)
+	}
+	for _, k := range []string{st.k5Old, st.k5New} {
+		p.want(p.do("POST", "/oauth/token", bearer(k), ""), 200, "k5's secrets after a restart in the grace period")
 	}
 	if r := p.want(p.do("GET", "/.well-known/jwks.json", nil, ""), 200, "jwks after the restart"); r.raw != st.jwks {
 		t.Errorf("signing keys after the restart:\n%s\nbefore:\n%s", r.raw, st.jwks)
@@ -935,6 +965,22 @@ func restarted(t *testing.T, p *proc, adminKey string, st state) {
 	}
 	basic := "Basic " + base64.StdEncoding.EncodeToString([]byte(st.k2ID+":"+st.k2Secret))
 	p.want(p.do("POST", "/v1/oauth2/token", map[string]string{"Content-Type": form, "Authorization": basic}, "grant_type=client_credentials"), 200, "k2 after the restart")
+}
+
+// keysWithoutUse parses a GET /v1/api_keys body and drops last_used_at,
+// which exchanges during and after the restart may move (forward only).
+func keysWithoutUse(t *testing.T, raw string) []map[string]any {
+	t.Helper()
+	var body struct {
+		Keys []map[string]any `json:"api_keys"`
+	}
+	if err := json.Unmarshal([]byte(raw), &body); err != nil {
+		t.Fatalf("key list %q: %v", raw, err)
+	}
+	for _, k := range body.Keys {
+		delete(k, "last_used_at")
+	}
+	return body.Keys
 }
 
 // load makes 2,000 exchanges from 16 concurrent clients over keep-alive

@@ -173,6 +173,45 @@ func (s *Store) RevokeKey(ctx context.Context, id string, at time.Time) error {
 	return nil
 }
 
+// RotateKey implements [storage.KeyStore].
+func (s *Store) RotateKey(ctx context.Context, id string, old, next []byte, oldUntil time.Time) (bool, error) {
+	if err := ctx.Err(); err != nil {
+		return false, ctxError(err)
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	k, ok := s.keys[id]
+	if !ok {
+		return false, fmt.Errorf("keyturn/memory: key %s: %w", excerpt(id), storage.ErrNotFound)
+	}
+	if !k.RevokedAt.IsZero() || !bytes.Equal(k.SecretHash, old) {
+		return false, nil
+	}
+	k.SecretHash = slices.Clone(next)
+	k.PreviousSecretHash, k.PreviousExpiresAt = nil, time.Time{}
+	if !oldUntil.IsZero() {
+		k.PreviousSecretHash, k.PreviousExpiresAt = slices.Clone(old), oldUntil.UTC()
+	}
+	s.keys[id] = k
+	return true, nil
+}
+
+// TouchKey implements [storage.KeyStore].
+func (s *Store) TouchKey(ctx context.Context, id string, at time.Time, every time.Duration) (bool, error) {
+	if err := ctx.Err(); err != nil {
+		return false, ctxError(err)
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	k, ok := s.keys[id]
+	if !ok || !k.LastUsedAt.IsZero() && !k.LastUsedAt.Before(at.Add(-every)) {
+		return false, nil
+	}
+	k.LastUsedAt = at.UTC()
+	s.keys[id] = k
+	return true, nil
+}
+
 // AddSigningKey implements [storage.SigningKeyStore].
 func (s *Store) AddSigningKey(ctx context.Context, k storage.SigningKey) error {
 	if err := ctx.Err(); err != nil {
@@ -441,12 +480,15 @@ func normalizeKey(k storage.Key) storage.Key {
 	k.CreatedAt = utc(k.CreatedAt)
 	k.ExpiresAt = utc(k.ExpiresAt)
 	k.RevokedAt = utc(k.RevokedAt)
+	k.PreviousExpiresAt = utc(k.PreviousExpiresAt)
+	k.LastUsedAt = utc(k.LastUsedAt)
 	return k
 }
 
 func cloneKey(k storage.Key) storage.Key {
 	k.Scope = slices.Clone(k.Scope)
 	k.SecretHash = slices.Clone(k.SecretHash)
+	k.PreviousSecretHash = slices.Clone(k.PreviousSecretHash)
 	return k
 }
 

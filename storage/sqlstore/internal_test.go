@@ -78,7 +78,7 @@ func TestSplitStatements(t *testing.T) {
 }
 
 // TestMigrationsEmbedded checks that both dialects have the same versions and
-// that each migration creates the same tables and indexes.
+// that each migration creates the same tables, indexes and columns.
 func TestMigrationsEmbedded(t *testing.T) {
 	lite, pg := migrations[SQLite], migrations[Postgres]
 	if len(lite) == 0 || len(lite) != len(pg) {
@@ -90,6 +90,13 @@ func TestMigrationsEmbedded(t *testing.T) {
 			f := strings.Fields(st)
 			if len(f) >= 3 && f[0] == "CREATE" {
 				out = append(out, f[1]+" "+f[2])
+			}
+			if len(f) >= 3 && f[0] == "ALTER" && f[1] == "TABLE" {
+				for i := 3; i+2 < len(f); i++ {
+					if f[i] == "ADD" && f[i+1] == "COLUMN" {
+						out = append(out, "COLUMN "+f[2]+"."+f[i+2])
+					}
+				}
 			}
 		}
 		return out

@@ -5,6 +5,7 @@ package sqlstore
 // values only ever travel as parameters.
 type queries struct {
 	createKey, key, keysFirst, keysAfter, revokeKey                        string
+	rotateKey, touchKey, keyExists                                         string
 	addSigningKey, signingKeys, retireSigningKey, deleteSigningKey         string
 	replaceSigningKeyPrivate, signingKeyExists                             string
 	initSetting, setting                                                   string
@@ -20,7 +21,8 @@ var dialectQueries = map[Dialect]*queries{
 }
 
 const (
-	keyCols     = `id, name, owner, scope, secret_hash, token_lifetime, created_at, expires_at, revoked_at`
+	keyCols = `id, name, owner, scope, secret_hash, token_lifetime, created_at, expires_at, revoked_at,
+		previous_secret_hash, previous_expires_at, last_used_at`
 	signingCols = `id, algorithm, private, public, created_at, not_before, not_after, expires_at`
 
 	// earlierNotAfter and earlierExpiresAt set a nullable time column to the
@@ -39,12 +41,23 @@ const (
 func buildQueries(d Dialect) *queries {
 	q := &queries{
 		createKey: `INSERT INTO keyturn_keys (` + keyCols + `)
-			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (id) DO NOTHING`,
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (id) DO NOTHING`,
 		key:       `SELECT ` + keyCols + ` FROM keyturn_keys WHERE id = ?`,
 		keysFirst: `SELECT ` + keyCols + ` FROM keyturn_keys ORDER BY id LIMIT ?`,
 		keysAfter: `SELECT ` + keyCols + ` FROM keyturn_keys WHERE id > ? ORDER BY id LIMIT ?`,
 		// COALESCE keeps the first revocation time.
 		revokeKey: `UPDATE keyturn_keys SET revoked_at = COALESCE(revoked_at, ?) WHERE id = ?`,
+		// A compare-and-swap on the current hash of a key not revoked; the
+		// fifth parameter is an empty blob, so that a NULL hash compares as
+		// empty, as the storage contract has nil and empty the same.
+		rotateKey: `UPDATE keyturn_keys
+			SET secret_hash = ?, previous_secret_hash = ?, previous_expires_at = ?
+			WHERE id = ? AND revoked_at IS NULL AND COALESCE(secret_hash, ?) = ?`,
+		// The third parameter is the time before which last_used_at is
+		// stale: one write per interval, however many processes touch.
+		touchKey: `UPDATE keyturn_keys SET last_used_at = ?
+			WHERE id = ? AND (last_used_at IS NULL OR last_used_at < ?)`,
+		keyExists: `SELECT COUNT(*) FROM keyturn_keys WHERE id = ?`,
 
 		addSigningKey: `INSERT INTO keyturn_signing_keys (` + signingCols + `)
 			VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (id) DO NOTHING`,
@@ -106,6 +119,7 @@ func buildQueries(d Dialect) *queries {
 	}
 	for _, p := range []*string{
 		&q.createKey, &q.key, &q.keysFirst, &q.keysAfter, &q.revokeKey,
+		&q.rotateKey, &q.touchKey, &q.keyExists,
 		&q.addSigningKey, &q.signingKeys, &q.retireSigningKey, &q.deleteSigningKey,
 		&q.replaceSigningKeyPrivate, &q.signingKeyExists, &q.initSetting, &q.setting,
 		&q.addRevocation, &q.revocationsSince,

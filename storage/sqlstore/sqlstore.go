@@ -327,17 +327,16 @@ func (s *Store) CreateKey(ctx context.Context, k storage.Key) error {
 	if err != nil {
 		return s.fail(ctx, op, err)
 	}
-	expires, err := optMicros(k.ExpiresAt)
-	if err != nil {
-		return s.fail(ctx, op, err)
-	}
-	revoked, err := optMicros(k.RevokedAt)
-	if err != nil {
-		return s.fail(ctx, op, err)
+	var opt [4]sql.NullInt64 // expires, revoked, previous expires, last used
+	for i, tm := range []time.Time{k.ExpiresAt, k.RevokedAt, k.PreviousExpiresAt, k.LastUsedAt} {
+		if opt[i], err = optMicros(tm); err != nil {
+			return s.fail(ctx, op, err)
+		}
 	}
 	res, err := s.db.ExecContext(ctx, s.q.createKey,
 		k.ID, k.Name, k.Owner, string(scope), nullBytes(k.SecretHash),
-		int64(k.TokenLifetime), created, expires, revoked)
+		int64(k.TokenLifetime), created, opt[0], opt[1],
+		nullBytes(k.PreviousSecretHash), opt[2], opt[3])
 	if err != nil {
 		return s.fail(ctx, op, err)
 	}
@@ -414,6 +413,70 @@ func (s *Store) RevokeKey(ctx context.Context, id string, at time.Time) error {
 	}
 	s.notify(ctx, notifyKey+" "+id)
 	return nil
+}
+
+// RotateKey implements [storage.KeyStore] in one conditional UPDATE, a
+// compare-and-swap on the current hash of a key not revoked.
+func (s *Store) RotateKey(ctx context.Context, id string, old, next []byte, oldUntil time.Time) (bool, error) {
+	const op = "rotate key"
+	if err := s.begin(ctx, op); err != nil {
+		return false, err
+	}
+	until, err := optMicros(oldUntil)
+	if err != nil {
+		return false, s.fail(ctx, op, err)
+	}
+	var prev any // NULL unless the old hash is kept
+	if until.Valid {
+		prev = keyBytes(old)
+	}
+	res, err := s.db.ExecContext(ctx, s.q.rotateKey, nullBytes(next), prev, until, id, []byte{}, keyBytes(old))
+	if err != nil {
+		return false, s.fail(ctx, op, err)
+	}
+	n, err := res.RowsAffected()
+	if err != nil {
+		return false, s.fail(ctx, op, err)
+	}
+	if n > 0 {
+		// Other processes' key caches must drop the old secret now.
+		s.notify(ctx, notifyKey+" "+id)
+		return true, nil
+	}
+	var exists int
+	if err := s.db.QueryRowContext(ctx, s.q.keyExists, id).Scan(&exists); err != nil {
+		return false, s.fail(ctx, op, err)
+	}
+	if exists == 0 {
+		return false, fmt.Errorf("keyturn/sqlstore: key %s: %w", excerpt(id), storage.ErrNotFound)
+	}
+	return false, nil
+}
+
+// TouchKey implements [storage.KeyStore] in one conditional UPDATE, which
+// writes nothing while last_used_at is recent.
+func (s *Store) TouchKey(ctx context.Context, id string, at time.Time, every time.Duration) (bool, error) {
+	const op = "touch key"
+	if err := s.begin(ctx, op); err != nil {
+		return false, err
+	}
+	t, err := micros(at)
+	if err != nil {
+		return false, s.fail(ctx, op, err)
+	}
+	stale, err := micros(at.Add(-every))
+	if err != nil {
+		return false, s.fail(ctx, op, err)
+	}
+	res, err := s.db.ExecContext(ctx, s.q.touchKey, t, id, stale)
+	if err != nil {
+		return false, s.fail(ctx, op, err)
+	}
+	n, err := res.RowsAffected()
+	if err != nil {
+		return false, s.fail(ctx, op, err)
+	}
+	return n > 0, nil
 }
 
 // AddSigningKey implements [storage.SigningKeyStore].
@@ -773,16 +836,19 @@ type rowScanner interface{ Scan(dest ...any) error }
 
 func scanKey(r rowScanner) (storage.Key, error) {
 	var (
-		k                storage.Key
-		scope            string
-		hash             bytesCol
-		lifetime         int64
-		created          int64
-		expires, revoked sql.NullInt64
+		k                            storage.Key
+		scope                        string
+		hash, prevHash               bytesCol
+		lifetime                     int64
+		created                      int64
+		expires, revoked, prev, used sql.NullInt64
 	)
-	if err := r.Scan(&k.ID, &k.Name, &k.Owner, &scope, &hash, &lifetime, &created, &expires, &revoked); err != nil {
+	if err := r.Scan(&k.ID, &k.Name, &k.Owner, &scope, &hash, &lifetime, &created, &expires, &revoked,
+		&prevHash, &prev, &used); err != nil {
 		return storage.Key{}, err
 	}
+	k.PreviousSecretHash = prevHash
+	k.PreviousExpiresAt, k.LastUsedAt = fromOptMicros(prev), fromOptMicros(used)
 	if err := json.Unmarshal([]byte(scope), &k.Scope); err != nil {
 		return storage.Key{}, errors.New("stored scope is not a JSON array of strings")
 	}

@@ -28,6 +28,10 @@ func TestKeyStore(t *testing.T, newStore func(t *testing.T) storage.KeyStore) {
 	t.Run("NoAliasing", func(t *testing.T) { testKeyNoAliasing(t, newStore) })
 	t.Run("Cancelled", func(t *testing.T) { testKeyCancelled(t, newStore) })
 	t.Run("Concurrent", func(t *testing.T) { testKeyConcurrent(t, newStore) })
+	t.Run("Rotate", func(t *testing.T) { testKeyRotate(t, newStore) })
+	t.Run("RotateConcurrent", func(t *testing.T) { testKeyRotateConcurrent(t, newStore) })
+	t.Run("Touch", func(t *testing.T) { testKeyTouch(t, newStore) })
+	t.Run("TouchConcurrent", func(t *testing.T) { testKeyTouchConcurrent(t, newStore) })
 }
 
 // fullKey returns a key with every field set, times in a non-UTC location.
@@ -41,12 +45,16 @@ func fullKey(id string) storage.Key {
 		TokenLifetime: 2*time.Hour + time.Nanosecond,
 		CreatedAt:     at(0).In(kolkata),
 		ExpiresAt:     at(90 * 24 * time.Hour).In(honolulu),
+
+		PreviousSecretHash: blob(3, 32),
+		PreviousExpiresAt:  at(time.Hour).In(kolkata),
+		LastUsedAt:         at(30 * time.Minute).In(honolulu),
 	}
 }
 
 // keyTimes returns the key's times, for the UTC check.
 func keyTimes(k storage.Key) []time.Time {
-	return []time.Time{k.CreatedAt, k.ExpiresAt, k.RevokedAt}
+	return []time.Time{k.CreatedAt, k.ExpiresAt, k.RevokedAt, k.PreviousExpiresAt, k.LastUsedAt}
 }
 
 func testKeyRoundTrip(t *testing.T, newStore func(t *testing.T) storage.KeyStore) {
@@ -57,6 +65,7 @@ func testKeyRoundTrip(t *testing.T, newStore func(t *testing.T) storage.KeyStore
 	large.Owner = strings.Repeat("o", 1024)
 	large.Scope = scopes(256)
 	large.SecretHash = blob(2, 64)
+	large.PreviousSecretHash = blob(4, 64)
 	tests := []struct {
 		name string
 		key  storage.Key
@@ -69,8 +78,12 @@ func testKeyRoundTrip(t *testing.T, newStore func(t *testing.T) storage.KeyStore
 			ID:        "extreme",
 			CreatedAt: time.Date(1969, time.December, 31, 23, 59, 59, 999999000, time.UTC),
 			ExpiresAt: time.Date(9999, time.December, 31, 23, 59, 59, 999999000, kolkata),
+
+			PreviousExpiresAt: time.Date(9999, time.December, 31, 23, 59, 59, 999999000, honolulu),
+			LastUsedAt:        time.Date(1969, time.December, 31, 23, 59, 59, 999999000, kolkata),
 		}},
-		{"UTCTimes", storage.Key{ID: "utc", CreatedAt: at(0), ExpiresAt: at(time.Microsecond), RevokedAt: at(2 * time.Microsecond)}},
+		{"UTCTimes", storage.Key{ID: "utc", CreatedAt: at(0), ExpiresAt: at(time.Microsecond), RevokedAt: at(2 * time.Microsecond),
+			PreviousExpiresAt: at(3 * time.Microsecond), LastUsedAt: at(4 * time.Microsecond)}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -391,6 +404,7 @@ func testKeyNoAliasing(t *testing.T, newStore func(t *testing.T) storage.KeyStor
 	// The caller's slices are its own after the call.
 	k.Scope[0] = "admin"
 	k.SecretHash[0] ^= 0xff
+	k.PreviousSecretHash[0] ^= 0xff
 	k.Scope = append(k.Scope[:1], "extra")
 	check := func(when string) {
 		t.Helper()
@@ -406,12 +420,14 @@ func testKeyNoAliasing(t *testing.T, newStore func(t *testing.T) storage.KeyStor
 	wantNoErr(t, "Key", err)
 	got.Scope[0] = "admin"
 	got.SecretHash[0] ^= 0xff
+	got.PreviousSecretHash[0] ^= 0xff
 	check("after the caller modified slices returned by Key")
 
 	list, err := s.Keys(ctx(t), "", 0)
 	wantNoErr(t, "Keys", err)
 	list[0].Scope[1] = "admin"
 	list[0].SecretHash[1] ^= 0xff
+	list[0].PreviousSecretHash[1] ^= 0xff
 	list[0] = storage.Key{ID: "replaced"}
 	check("after the caller modified slices returned by Keys")
 	again, err := s.Keys(ctx(t), "", 0)
@@ -435,6 +451,10 @@ func testKeyCancelled(t *testing.T, newStore func(t *testing.T) storage.KeyStore
 	wantErrIs(t, "Keys", err, context.Canceled)
 	err = s.RevokeKey(c, k.ID, at(0))
 	wantErrIs(t, "RevokeKey", err, context.Canceled)
+	_, err = s.RotateKey(c, k.ID, k.SecretHash, blob(7, 32), at(time.Hour))
+	wantErrIs(t, "RotateKey", err, context.Canceled)
+	_, err = s.TouchKey(c, k.ID, at(time.Hour), time.Minute)
+	wantErrIs(t, "TouchKey", err, context.Canceled)
 
 	// Nothing changed.
 	list, err := s.Keys(ctx(t), "", 0)

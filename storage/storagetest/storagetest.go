@@ -32,7 +32,10 @@
 // values (a 64 KiB opaque token claim set, 256 scope tokens, a 16 KiB private
 // key) and unusual identifiers (mixed case, non-ASCII, SQL and LIKE
 // metacharacters, 255 bytes) round-trip; and the store is safe for concurrent
-// use, with creation and merging atomic.
+// use, with creation and merging atomic: of concurrent RotateKey calls from
+// one hash exactly one takes effect, rotations retried from the hash each
+// read form one unbroken chain, a revocation racing rotations leaves the
+// key revoked, and concurrent TouchKey calls within one interval write once.
 //
 // Where the storage docs leave a choice open, the suite requires the reading
 // a careful caller would rely on:

@@ -50,6 +50,13 @@ var mutants = []struct {
 	{"AliasIn", "KeyStore/NoAliasing", "CreateKey keeps the caller's Scope slice"},
 	{"AliasOut", "KeyStore/NoAliasing", "Key hands out the same slices every time"},
 	{"KeyIgnoresCancel", "KeyStore/Cancelled", "Key ignores its context"},
+	{"RotateIgnoresOld", "KeyStore/Rotate/StaleOld", "RotateKey replaces whatever hash is stored"},
+	{"RotateRevoked", "KeyStore/Rotate/Revoked", "RotateKey rotates a revoked key"},
+	{"RotateNotAtomic", "KeyStore/RotateConcurrent/FromOneHash", "RotateKey compares and swaps in two steps"},
+	{"RotateKeepsPrevious", "KeyStore/Rotate/ZeroUntilDropsTheOldHash", "RotateKey with a zero oldUntil keeps the old hash"},
+	{"RotateIgnoresCancel", "KeyStore/Cancelled", "RotateKey ignores its context"},
+	{"TouchUnconditional", "KeyStore/Touch/WithinTheInterval", "TouchKey writes every time"},
+	{"TouchMissingErr", "KeyStore/Touch/Missing", "TouchKey of a missing key fails"},
 
 	{"RetireOverwrites", "SigningKeyStore/Retire/LaterIgnored", "RetireSigningKey overwrites the times"},
 	{"RetireZeroClears", "SigningKeyStore/Retire/ZeroIgnored", "RetireSigningKey stores zero times"},
@@ -148,6 +155,7 @@ type broken struct {
 	callerSc  map[string][]string          // AliasIn
 	handedOut map[string]storage.Key       // AliasOut
 	revs      map[revID]storage.Revocation // revocation bugs
+	rotations map[string]storage.Key       // RotateRevoked, RotateKeepsPrevious: the hashes to show
 	settings  map[string][]byte            // setting bugs
 }
 
@@ -222,6 +230,8 @@ func (b *broken) CreateKey(ctx context.Context, k storage.Key) error {
 		k.CreatedAt = k.CreatedAt.Truncate(time.Microsecond)
 		k.ExpiresAt = k.ExpiresAt.Truncate(time.Microsecond)
 		k.RevokedAt = k.RevokedAt.Truncate(time.Microsecond)
+		k.PreviousExpiresAt = k.PreviousExpiresAt.Truncate(time.Microsecond)
+		k.LastUsedAt = k.LastUsedAt.Truncate(time.Microsecond)
 	}
 	err := b.Store.CreateKey(ctx, k)
 	switch b.bug {
@@ -340,6 +350,65 @@ func (b *broken) RevokeKey(ctx context.Context, id string, at time.Time) error {
 	return b.Store.RevokeKey(ctx, id, at)
 }
 
+func (b *broken) RotateKey(ctx context.Context, id string, old, next []byte, oldUntil time.Time) (bool, error) {
+	switch b.bug {
+	case "RotateIgnoresCancel":
+		ctx = context.Background()
+	case "RotateIgnoresOld":
+		if k, err := b.Key(ctx, id); err == nil {
+			old = k.SecretHash
+		}
+	case "RotateNotAtomic":
+		k, err := b.Key(ctx, id)
+		if err != nil || !slices.Equal(k.SecretHash, old) {
+			return false, err
+		}
+		time.Sleep(time.Millisecond) // between the check and the swap
+		if k, err = b.Key(ctx, id); err != nil {
+			return false, err
+		}
+		old = k.SecretHash
+	case "RotateRevoked", "RotateKeepsPrevious":
+		k, err := b.Key(ctx, id)
+		if err != nil {
+			return false, err
+		}
+		if !slices.Equal(k.SecretHash, old) || b.bug == "RotateKeepsPrevious" && !oldUntil.IsZero() {
+			return b.Store.RotateKey(ctx, id, old, next, oldUntil)
+		}
+		if b.bug == "RotateRevoked" && k.RevokedAt.IsZero() {
+			return b.Store.RotateKey(ctx, id, old, next, oldUntil)
+		}
+		k.SecretHash = slices.Clone(next)
+		if b.bug == "RotateRevoked" {
+			k.PreviousSecretHash, k.PreviousExpiresAt = slices.Clone(old), oldUntil.UTC()
+			if oldUntil.IsZero() {
+				k.PreviousSecretHash, k.PreviousExpiresAt = nil, time.Time{}
+			}
+		}
+		b.mu.Lock()
+		defer b.mu.Unlock()
+		if b.rotations == nil {
+			b.rotations = map[string]storage.Key{}
+		}
+		b.rotations[id] = k
+		return true, nil
+	}
+	return b.Store.RotateKey(ctx, id, old, next, oldUntil)
+}
+
+func (b *broken) TouchKey(ctx context.Context, id string, at time.Time, every time.Duration) (bool, error) {
+	switch b.bug {
+	case "TouchUnconditional":
+		every = -100 * 365 * 24 * time.Hour
+	case "TouchMissingErr":
+		if _, err := b.Store.Key(ctx, id); err != nil {
+			return false, err
+		}
+	}
+	return b.Store.TouchKey(ctx, id, at, every)
+}
+
 // fix applies the output side of the key bugs.
 func (b *broken) fix(k storage.Key) storage.Key {
 	switch b.bug {
@@ -348,6 +417,13 @@ func (b *broken) fix(k storage.Key) storage.Key {
 	case "EmptySlicesNil":
 		k.Scope = flipEmpty(k.Scope)
 		k.SecretHash = flipEmpty(k.SecretHash)
+		k.PreviousSecretHash = flipEmpty(k.PreviousSecretHash)
+	case "RotateRevoked", "RotateKeepsPrevious":
+		b.mu.Lock()
+		if r, ok := b.rotations[k.ID]; ok {
+			k = r
+		}
+		b.mu.Unlock()
 	case "AliasIn":
 		b.mu.Lock()
 		if sc, ok := b.callerSc[k.ID]; ok {
