@@ -434,23 +434,8 @@ func (s *Store) RotateKey(ctx context.Context, id string, old, next []byte, oldU
 	if err != nil {
 		return false, s.fail(ctx, op, err)
 	}
-	n, err := res.RowsAffected()
-	if err != nil {
-		return false, s.fail(ctx, op, err)
-	}
-	if n > 0 {
-		// Other processes' key caches must drop the old secret now.
-		s.notify(ctx, notifyKey+" "+id)
-		return true, nil
-	}
-	var exists int
-	if err := s.db.QueryRowContext(ctx, s.q.keyExists, id).Scan(&exists); err != nil {
-		return false, s.fail(ctx, op, err)
-	}
-	if exists == 0 {
-		return false, fmt.Errorf("keyturn/sqlstore: key %s: %w", excerpt(id), storage.ErrNotFound)
-	}
-	return false, nil
+	// Other processes' key caches must drop the old secret now.
+	return s.swapped(ctx, op, res, s.q.keyExists, "key", id, notifyKey+" "+id)
 }
 
 // TouchKey implements [storage.KeyStore] in one conditional UPDATE, which
@@ -596,20 +581,28 @@ func (s *Store) ReplaceSigningKeyPrivate(ctx context.Context, id string, old, ne
 	if err != nil {
 		return false, s.fail(ctx, op, err)
 	}
+	return s.swapped(ctx, op, res, s.q.signingKeyExists, "signing key", id, notifySigningKeys)
+}
+
+// swapped finishes a compare-and-swap UPDATE of the record id: true (and
+// the notification sent) when it changed a row, false when the record
+// holds another value now, and an error wrapping storage.ErrNotFound when
+// existsQuery finds no such record.
+func (s *Store) swapped(ctx context.Context, op string, res sql.Result, existsQuery, what, id, notification string) (bool, error) {
 	n, err := res.RowsAffected()
 	if err != nil {
 		return false, s.fail(ctx, op, err)
 	}
 	if n > 0 {
-		s.notify(ctx, notifySigningKeys)
+		s.notify(ctx, notification)
 		return true, nil
 	}
 	var exists int
-	if err := s.db.QueryRowContext(ctx, s.q.signingKeyExists, id).Scan(&exists); err != nil {
+	if err := s.db.QueryRowContext(ctx, existsQuery, id).Scan(&exists); err != nil {
 		return false, s.fail(ctx, op, err)
 	}
 	if exists == 0 {
-		return false, fmt.Errorf("keyturn/sqlstore: signing key %s: %w", excerpt(id), storage.ErrNotFound)
+		return false, fmt.Errorf("keyturn/sqlstore: %s %s: %w", what, excerpt(id), storage.ErrNotFound)
 	}
 	return false, nil
 }
