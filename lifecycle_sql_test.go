@@ -5,15 +5,11 @@ package keyturn
 
 import (
 	"context"
-	"crypto/rand"
 	"database/sql"
 	"io"
 	"log/slog"
 	"net/http"
-	"net/url"
-	"os"
 	"path/filepath"
-	"strings"
 	"testing"
 	"time"
 
@@ -47,28 +43,7 @@ var sqlDatabases = []struct {
 }
 
 func freshPostgres(t *testing.T) sqlDB {
-	base := os.Getenv("KEYTURN_TEST_POSTGRES")
-	if base == "" {
-		t.Skip("set KEYTURN_TEST_POSTGRES to a PostgreSQL URL to run this test")
-	}
-	admin, err := sql.Open("pgx", base)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { admin.Close() })
-	schema := "keyturn_test_" + strings.ToLower(rand.Text()) // [a-z2-7]: safe in DDL
-	if _, err := admin.ExecContext(context.Background(), "CREATE SCHEMA "+schema); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { admin.ExecContext(context.Background(), "DROP SCHEMA "+schema+" CASCADE") })
-	u, err := url.Parse(base)
-	if err != nil {
-		t.Fatal(err)
-	}
-	q := u.Query()
-	q.Set("search_path", schema)
-	u.RawQuery = q.Encode()
-	return sqlDB{"pgx", u.String(), sqlstore.Postgres}
+	return sqlDB{"pgx", pgSchema(t), sqlstore.Postgres}
 }
 
 // store opens a new handle on d (its own pool, like a new process) and a

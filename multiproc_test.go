@@ -103,18 +103,7 @@ func (p *tap) wait(t *testing.T, what string, f func(storage.Change) bool) {
 // another process would have, running until the test ends.
 func pgProcess(t *testing.T, dsn string, cacheAge time.Duration) (*server, *tap) {
 	t.Helper()
-	db, err := sql.Open("pgx", dsn)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { db.Close() })
-	st, err := sqlstore.New(sqlstore.Config{DB: db, Dialect: sqlstore.Postgres})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := st.Migrate(context.Background()); err != nil {
-		t.Fatal(err)
-	}
+	st := sqlDB{"pgx", dsn, sqlstore.Postgres}.store(t)
 	l, err := pgnotify.New(pgnotify.Config{ConnString: dsn, MinBackoff: 10 * time.Millisecond, MaxBackoff: 100 * time.Millisecond})
 	if err != nil {
 		t.Fatal(err)
