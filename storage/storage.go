@@ -77,7 +77,24 @@ type Key struct {
 	// by TouchKey, which may lag by the interval it is given; zero means
 	// never.
 	LastUsedAt time.Time
+	// AuthMethod is how the client authenticates: "" (the default) with
+	// its secret, or AuthPrivateKeyJWT with a JWT signed by one of the keys
+	// in JWKS (RFC 7523). Opaque to storage.
+	AuthMethod string
+	// JWKS is the client's public JSON Web Key Set, as JSON, when it
+	// authenticates with private_key_jwt; nil otherwise. Public keys only.
+	JWKS []byte
+	// Resources are the resource indicators (RFC 8707) the key may request
+	// tokens for; empty means any of the server's.
+	Resources []string
+	// DPoPBound says the key must present a DPoP proof (RFC 9449) at the
+	// token endpoint, so that every token it gets is sender-constrained.
+	DPoPBound bool
 }
+
+// AuthPrivateKeyJWT is the Key.AuthMethod of a client that authenticates
+// with a signed JWT (RFC 7523) instead of a secret.
+const AuthPrivateKeyJWT = "private_key_jwt"
 
 // KeyStore keeps API key records.
 type KeyStore interface {
@@ -123,6 +140,19 @@ type KeyStore interface {
 	// LastUsedAt about once per every however often they touch it, and it
 	// never moves back. A missing key is left alone: false, and no error.
 	TouchKey(ctx context.Context, id string, at time.Time, every time.Duration) (bool, error)
+}
+
+// KeyJWKSReplacer replaces the public keys of a private_key_jwt client, as
+// rotating such a client does. A store without it cannot rotate those keys.
+type KeyJWKSReplacer interface {
+	// ReplaceKeyJWKS replaces the key's JWKS, atomically and only if it is
+	// still old: if the key is not revoked and its JWKS is old (compared
+	// byte-wise; nil and empty are the same), it sets JWKS to next and
+	// reports true; otherwise it changes nothing and reports false and no
+	// error, so that of two concurrent replacements of one set exactly one
+	// takes effect. Every other field is kept. It returns an error wrapping
+	// ErrNotFound if there is no such key.
+	ReplaceKeyJWKS(ctx context.Context, id string, old, next []byte) (bool, error)
 }
 
 // SigningKey is a stored token-signing key pair. Its lifecycle is decided by
@@ -240,11 +270,44 @@ type OpaqueTokenStore interface {
 	OpaqueToken(ctx context.Context, hash []byte) (OpaqueToken, error)
 }
 
+// ReplayStore remembers one-time values, such as the jti of a client
+// assertion or of a DPoP proof, for as long as they could be replayed, so
+// that each is accepted once across every process sharing the store.
+type ReplayStore interface {
+	// UseOnce records that the value id of the given kind is used until
+	// expiresAt, and reports whether this is its first use: true if no
+	// record of kind and id exists whose expiresAt is after now (an
+	// expired record is replaced), false if one does, in which case
+	// nothing changes. It is atomic: of concurrent calls for one kind and
+	// id exactly one reports true. kind and id are 1 to MaxReplayID bytes
+	// of UTF-8 without NUL; anything else is an error and records nothing.
+	// Callers hash values that could be longer.
+	UseOnce(ctx context.Context, kind, id string, now, expiresAt time.Time) (bool, error)
+}
+
+// MaxReplayID bounds the kind and id of a [ReplayStore] record, in bytes.
+const MaxReplayID = 255
+
+// FailureStore counts failed authentications per limit key, so that
+// brute-force limits hold across processes sharing the store. Only failures
+// are written; a successful authentication never touches it.
+type FailureStore interface {
+	// AddFailure adds one failure to the count kept for key in the window
+	// that starts at window, and returns the count after adding. The count
+	// may be swept after expiresAt. It is atomic: n concurrent calls for one
+	// key and window return 1…n (in some order) from an empty count. key is
+	// 1 to MaxReplayID bytes of UTF-8 without NUL; anything else is an error
+	// and counts nothing.
+	AddFailure(ctx context.Context, key string, window, expiresAt time.Time) (int64, error)
+}
+
 // Sweeper removes records that can no longer matter.
 type Sweeper interface {
 	// Sweep deletes opaque tokens and revocations whose ExpiresAt is set and
-	// not after now, and signing keys whose ExpiresAt is set and not after
-	// now. API key records are never swept. It returns how many records it
+	// not after now, signing keys whose ExpiresAt is set and not after now,
+	// and the ReplayStore and FailureStore records of a store that keeps
+	// them whose expiresAt is not after now. API key records are never
+	// swept. It returns how many records it
 	// deleted. Sweeping twice is harmless.
 	Sweep(ctx context.Context, now time.Time) (int, error)
 }

@@ -5,7 +5,9 @@
 // [github.com/keyturn/keyturn/storage] — [storage.KeyStore],
 // [storage.SigningKeyStore], [storage.SigningKeyUpdater],
 // [storage.RevocationStore], [storage.OpaqueTokenStore],
-// [storage.SettingStore] and [storage.Sweeper] — and is safe for
+// [storage.SettingStore], [storage.KeyJWKSReplacer], [storage.ReplayStore],
+// [storage.FailureStore]
+// and [storage.Sweeper] — and is safe for
 // concurrent use by multiple goroutines.
 //
 // Nothing persists: every key, signing key, revocation and opaque token is
@@ -76,6 +78,21 @@ type Store struct {
 	opaque map[string]storage.OpaqueToken // by string(Hash)
 
 	settings map[string][]byte
+
+	used     map[usedID]time.Time    // expiresAt of each one-time value
+	failures map[failureID]failCount // failure counts per key and window
+}
+
+type usedID struct{ kind, id string }
+
+type failureID struct {
+	key    string
+	window int64 // Unix nanoseconds of the window's start
+}
+
+type failCount struct {
+	n         int64
+	expiresAt time.Time
 }
 
 type revocationID struct {
@@ -91,6 +108,8 @@ func New() *Store {
 		revocations: make(map[revocationID]storage.Revocation),
 		opaque:      make(map[string]storage.OpaqueToken),
 		settings:    make(map[string][]byte),
+		used:        make(map[usedID]time.Time),
+		failures:    make(map[failureID]failCount),
 	}
 }
 
@@ -210,6 +229,73 @@ func (s *Store) TouchKey(ctx context.Context, id string, at time.Time, every tim
 	k.LastUsedAt = at.UTC()
 	s.keys[id] = k
 	return true, nil
+}
+
+// ReplaceKeyJWKS implements [storage.KeyJWKSReplacer].
+func (s *Store) ReplaceKeyJWKS(ctx context.Context, id string, old, next []byte) (bool, error) {
+	if err := ctx.Err(); err != nil {
+		return false, ctxError(err)
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	k, ok := s.keys[id]
+	if !ok {
+		return false, fmt.Errorf("keyturn/memory: key %s: %w", excerpt(id), storage.ErrNotFound)
+	}
+	if !k.RevokedAt.IsZero() || !bytes.Equal(k.JWKS, old) {
+		return false, nil
+	}
+	k.JWKS = slices.Clone(next)
+	s.keys[id] = k
+	return true, nil
+}
+
+// UseOnce implements [storage.ReplayStore].
+func (s *Store) UseOnce(ctx context.Context, kind, id string, now, expiresAt time.Time) (bool, error) {
+	if err := ctx.Err(); err != nil {
+		return false, ctxError(err)
+	}
+	if err := checkReplayID("one-time value kind", kind); err != nil {
+		return false, err
+	}
+	if err := checkReplayID("one-time value id", id); err != nil {
+		return false, err
+	}
+	u := usedID{kind, id}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if exp, ok := s.used[u]; ok && exp.After(now) {
+		return false, nil
+	}
+	s.used[u] = expiresAt.UTC()
+	return true, nil
+}
+
+// AddFailure implements [storage.FailureStore].
+func (s *Store) AddFailure(ctx context.Context, key string, window, expiresAt time.Time) (int64, error) {
+	if err := ctx.Err(); err != nil {
+		return 0, ctxError(err)
+	}
+	if err := checkReplayID("failure key", key); err != nil {
+		return 0, err
+	}
+	f := failureID{key, window.UnixNano()}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	c := s.failures[f]
+	c.n++
+	if expiresAt.After(c.expiresAt) {
+		c.expiresAt = expiresAt.UTC()
+	}
+	s.failures[f] = c
+	return c.n, nil
+}
+
+func checkReplayID(what, v string) error {
+	if len(v) == 0 || len(v) > storage.MaxReplayID {
+		return fmt.Errorf("keyturn/memory: %s is %d bytes, want 1 to %d", what, len(v), storage.MaxReplayID)
+	}
+	return nil
 }
 
 // AddSigningKey implements [storage.SigningKeyStore].
@@ -417,7 +503,8 @@ func (s *Store) OpaqueToken(ctx context.Context, hash []byte) (storage.OpaqueTok
 }
 
 // Sweep implements [storage.Sweeper]. It deletes opaque tokens, revocations
-// and signing keys whose ExpiresAt is set and not after now; API key records
+// and signing keys whose ExpiresAt is set and not after now, and one-time
+// values and failure counts whose expiry is not after now; API key records
 // are never swept.
 func (s *Store) Sweep(ctx context.Context, now time.Time) (int, error) {
 	if err := ctx.Err(); err != nil {
@@ -442,6 +529,18 @@ func (s *Store) Sweep(ctx context.Context, now time.Time) (int, error) {
 	for id, k := range s.signing {
 		if expired(k.ExpiresAt) {
 			delete(s.signing, id)
+			n++
+		}
+	}
+	for u, exp := range s.used {
+		if !exp.After(now) {
+			delete(s.used, u)
+			n++
+		}
+	}
+	for f, c := range s.failures {
+		if !c.expiresAt.After(now) {
+			delete(s.failures, f)
 			n++
 		}
 	}
@@ -489,6 +588,8 @@ func cloneKey(k storage.Key) storage.Key {
 	k.Scope = slices.Clone(k.Scope)
 	k.SecretHash = slices.Clone(k.SecretHash)
 	k.PreviousSecretHash = slices.Clone(k.PreviousSecretHash)
+	k.JWKS = slices.Clone(k.JWKS)
+	k.Resources = slices.Clone(k.Resources)
 	return k
 }
 

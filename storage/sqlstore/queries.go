@@ -5,7 +5,8 @@ package sqlstore
 // values only ever travel as parameters.
 type queries struct {
 	createKey, key, keysFirst, keysAfter, revokeKey                        string
-	rotateKey, touchKey, keyExists                                         string
+	rotateKey, touchKey, keyExists, replaceKeyJWKS                         string
+	useOnce, addFailure, sweepUsed, sweepFailures                          string
 	addSigningKey, signingKeys, retireSigningKey, deleteSigningKey         string
 	replaceSigningKeyPrivate, signingKeyExists                             string
 	initSetting, setting                                                   string
@@ -22,7 +23,8 @@ var dialectQueries = map[Dialect]*queries{
 
 const (
 	keyCols = `id, name, owner, scope, secret_hash, token_lifetime, created_at, expires_at, revoked_at,
-		previous_secret_hash, previous_expires_at, last_used_at`
+		previous_secret_hash, previous_expires_at, last_used_at,
+		auth_method, jwks, resources, dpop_bound`
 	signingCols = `id, algorithm, private, public, created_at, not_before, not_after, expires_at`
 
 	// earlierNotAfter and earlierExpiresAt set a nullable time column to the
@@ -41,7 +43,7 @@ const (
 func buildQueries(d Dialect) *queries {
 	q := &queries{
 		createKey: `INSERT INTO keyturn_keys (` + keyCols + `)
-			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (id) DO NOTHING`,
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (id) DO NOTHING`,
 		key:       `SELECT ` + keyCols + ` FROM keyturn_keys WHERE id = ?`,
 		keysFirst: `SELECT ` + keyCols + ` FROM keyturn_keys ORDER BY id LIMIT ?`,
 		keysAfter: `SELECT ` + keyCols + ` FROM keyturn_keys WHERE id > ? ORDER BY id LIMIT ?`,
@@ -58,6 +60,22 @@ func buildQueries(d Dialect) *queries {
 		touchKey: `UPDATE keyturn_keys SET last_used_at = ?
 			WHERE id = ? AND (last_used_at IS NULL OR last_used_at < ?)`,
 		keyExists: `SELECT COUNT(*) FROM keyturn_keys WHERE id = ?`,
+		// A compare-and-swap on the JWK set of a key not revoked; the third
+		// parameter is an empty blob, as for rotateKey.
+		replaceKeyJWKS: `UPDATE keyturn_keys SET jwks = ?
+			WHERE id = ? AND revoked_at IS NULL AND COALESCE(jwks, ?) = ?`,
+
+		// Inserts the value, or takes over an expired record of it (the
+		// fourth parameter is now); a live record is left alone, so one
+		// row changes exactly when this is the first use.
+		useOnce: `INSERT INTO keyturn_used (kind, id, expires_at) VALUES (?, ?, ?)
+			ON CONFLICT (kind, id) DO UPDATE SET expires_at = excluded.expires_at
+			WHERE keyturn_used.expires_at <= ?`,
+		addFailure: `INSERT INTO keyturn_failures (key, window_at, count, expires_at) VALUES (?, ?, 1, ?)
+			ON CONFLICT (key, window_at) DO UPDATE SET count = keyturn_failures.count + 1,
+			expires_at = CASE WHEN excluded.expires_at > keyturn_failures.expires_at
+				THEN excluded.expires_at ELSE keyturn_failures.expires_at END
+			RETURNING count`,
 
 		addSigningKey: `INSERT INTO keyturn_signing_keys (` + signingCols + `)
 			VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (id) DO NOTHING`,
@@ -100,6 +118,10 @@ func buildQueries(d Dialect) *queries {
 			(SELECT kind, id FROM keyturn_revocations WHERE expires_at <= ? LIMIT ?)`,
 		sweepSigningKeys: `DELETE FROM keyturn_signing_keys WHERE id IN
 			(SELECT id FROM keyturn_signing_keys WHERE expires_at <= ? LIMIT ?)`,
+		sweepUsed: `DELETE FROM keyturn_used WHERE (kind, id) IN
+			(SELECT kind, id FROM keyturn_used WHERE expires_at <= ? LIMIT ?)`,
+		sweepFailures: `DELETE FROM keyturn_failures WHERE (key, window_at) IN
+			(SELECT key, window_at FROM keyturn_failures WHERE expires_at <= ? LIMIT ?)`,
 
 		createVersionTable: `CREATE TABLE IF NOT EXISTS keyturn_schema_version (
 			version    INTEGER NOT NULL PRIMARY KEY,
@@ -119,7 +141,8 @@ func buildQueries(d Dialect) *queries {
 	}
 	for _, p := range []*string{
 		&q.createKey, &q.key, &q.keysFirst, &q.keysAfter, &q.revokeKey,
-		&q.rotateKey, &q.touchKey, &q.keyExists,
+		&q.rotateKey, &q.touchKey, &q.keyExists, &q.replaceKeyJWKS,
+		&q.useOnce, &q.addFailure, &q.sweepUsed, &q.sweepFailures,
 		&q.addSigningKey, &q.signingKeys, &q.retireSigningKey, &q.deleteSigningKey,
 		&q.replaceSigningKeyPrivate, &q.signingKeyExists, &q.initSetting, &q.setting,
 		&q.addRevocation, &q.revocationsSince,

@@ -116,6 +116,9 @@ var (
 	_ storage.Sweeper           = (*Store)(nil)
 	_ storage.SettingStore      = (*Store)(nil)
 	_ storage.SigningKeyUpdater = (*Store)(nil)
+	_ storage.KeyJWKSReplacer   = (*Store)(nil)
+	_ storage.ReplayStore       = (*Store)(nil)
+	_ storage.FailureStore      = (*Store)(nil)
 )
 
 // Dialect names the SQL database behind a *sql.DB.
@@ -333,10 +336,19 @@ func (s *Store) CreateKey(ctx context.Context, k storage.Key) error {
 			return s.fail(ctx, op, err)
 		}
 	}
+	var resources sql.NullString
+	if len(k.Resources) > 0 {
+		b, err := json.Marshal(k.Resources)
+		if err != nil {
+			return s.fail(ctx, op, err)
+		}
+		resources = sql.NullString{String: string(b), Valid: true}
+	}
 	res, err := s.db.ExecContext(ctx, s.q.createKey,
 		k.ID, k.Name, k.Owner, string(scope), nullBytes(k.SecretHash),
 		int64(k.TokenLifetime), created, opt[0], opt[1],
-		nullBytes(k.PreviousSecretHash), opt[2], opt[3])
+		nullBytes(k.PreviousSecretHash), opt[2], opt[3],
+		k.AuthMethod, nullBytes(k.JWKS), resources, k.DPoPBound)
 	if err != nil {
 		return s.fail(ctx, op, err)
 	}
@@ -462,6 +474,85 @@ func (s *Store) TouchKey(ctx context.Context, id string, at time.Time, every tim
 		return false, s.fail(ctx, op, err)
 	}
 	return n > 0, nil
+}
+
+// ReplaceKeyJWKS implements [storage.KeyJWKSReplacer] in one conditional UPDATE, a
+// compare-and-swap on the JWK set of a key not revoked.
+func (s *Store) ReplaceKeyJWKS(ctx context.Context, id string, old, next []byte) (bool, error) {
+	const op = "replace key jwks"
+	if err := s.begin(ctx, op); err != nil {
+		return false, err
+	}
+	res, err := s.db.ExecContext(ctx, s.q.replaceKeyJWKS, nullBytes(next), id, []byte{}, keyBytes(old))
+	if err != nil {
+		return false, s.fail(ctx, op, err)
+	}
+	// Other processes' key caches must drop the old keys now.
+	return s.swapped(ctx, op, res, s.q.keyExists, "key", id, notifyKey+" "+id)
+}
+
+// UseOnce implements [storage.ReplayStore] in one INSERT … ON CONFLICT,
+// which changes a row only when the value is new or its record expired.
+func (s *Store) UseOnce(ctx context.Context, kind, id string, now, expiresAt time.Time) (bool, error) {
+	const op = "use once"
+	if err := s.begin(ctx, op); err != nil {
+		return false, err
+	}
+	if err := checkReplayID("one-time value kind", kind); err != nil {
+		return false, err
+	}
+	if err := checkReplayID("one-time value id", id); err != nil {
+		return false, err
+	}
+	n, err := micros(now)
+	if err != nil {
+		return false, s.fail(ctx, op, err)
+	}
+	exp, err := micros(expiresAt)
+	if err != nil {
+		return false, s.fail(ctx, op, err)
+	}
+	res, err := s.db.ExecContext(ctx, s.q.useOnce, kind, id, exp, n)
+	if err != nil {
+		return false, s.fail(ctx, op, err)
+	}
+	c, err := res.RowsAffected()
+	if err != nil {
+		return false, s.fail(ctx, op, err)
+	}
+	return c > 0, nil
+}
+
+// AddFailure implements [storage.FailureStore] in one INSERT … ON CONFLICT
+// … RETURNING, an atomic increment.
+func (s *Store) AddFailure(ctx context.Context, key string, window, expiresAt time.Time) (int64, error) {
+	const op = "add failure"
+	if err := s.begin(ctx, op); err != nil {
+		return 0, err
+	}
+	if err := checkReplayID("failure key", key); err != nil {
+		return 0, err
+	}
+	w, err := micros(window)
+	if err != nil {
+		return 0, s.fail(ctx, op, err)
+	}
+	exp, err := micros(expiresAt)
+	if err != nil {
+		return 0, s.fail(ctx, op, err)
+	}
+	var n int64
+	if err := s.db.QueryRowContext(ctx, s.q.addFailure, key, w, exp).Scan(&n); err != nil {
+		return 0, s.fail(ctx, op, err)
+	}
+	return n, nil
+}
+
+func checkReplayID(what, v string) error {
+	if len(v) == 0 || len(v) > storage.MaxReplayID {
+		return fmt.Errorf("keyturn/sqlstore: %s is %d bytes, want 1 to %d", what, len(v), storage.MaxReplayID)
+	}
+	return nil
 }
 
 // AddSigningKey implements [storage.SigningKeyStore].
@@ -764,7 +855,8 @@ func (s *Store) OpaqueToken(ctx context.Context, hash []byte) (storage.OpaqueTok
 var sweepBatch = 1000 // a variable for tests
 
 // Sweep implements [storage.Sweeper]. It deletes opaque tokens, revocations
-// and signing keys whose ExpiresAt is set and not after now, in batches of at
+// and signing keys whose ExpiresAt is set and not after now, and one-time
+// values and failure counts whose expiry is not after now, in batches of at
 // most 1000 rows per statement; API key records are never swept. If it fails
 // part-way, the rows already deleted stay deleted and the count returned is
 // the number deleted so far.
@@ -778,7 +870,7 @@ func (s *Store) Sweep(ctx context.Context, now time.Time) (int, error) {
 		return 0, s.fail(ctx, op, err)
 	}
 	n := 0
-	for _, q := range []string{s.q.sweepOpaqueTokens, s.q.sweepRevocations, s.q.sweepSigningKeys} {
+	for _, q := range []string{s.q.sweepOpaqueTokens, s.q.sweepRevocations, s.q.sweepSigningKeys, s.q.sweepUsed, s.q.sweepFailures} {
 		for {
 			res, err := s.db.ExecContext(ctx, q, t, sweepBatch)
 			if err != nil {
@@ -831,14 +923,21 @@ func scanKey(r rowScanner) (storage.Key, error) {
 	var (
 		k                            storage.Key
 		scope                        string
-		hash, prevHash               bytesCol
+		hash, prevHash, jwks         bytesCol
 		lifetime                     int64
 		created                      int64
 		expires, revoked, prev, used sql.NullInt64
+		resources                    sql.NullString
 	)
 	if err := r.Scan(&k.ID, &k.Name, &k.Owner, &scope, &hash, &lifetime, &created, &expires, &revoked,
-		&prevHash, &prev, &used); err != nil {
+		&prevHash, &prev, &used, &k.AuthMethod, &jwks, &resources, &k.DPoPBound); err != nil {
 		return storage.Key{}, err
+	}
+	k.JWKS = jwks
+	if resources.Valid {
+		if err := json.Unmarshal([]byte(resources.String), &k.Resources); err != nil {
+			return storage.Key{}, errors.New("stored resources are not a JSON array of strings")
+		}
 	}
 	k.PreviousSecretHash = prevHash
 	k.PreviousExpiresAt, k.LastUsedAt = fromOptMicros(prev), fromOptMicros(used)

@@ -14,7 +14,9 @@ import (
 // TestUpgradeFromVersion1 builds a database as the first release left it
 // (migration 1 only, with a key in it), then migrates it: the key is kept,
 // the settings of version 2 work, and so do the rotation and last use of
-// version 3 on the old key.
+// version 3 on the old key; version 4 gives the old key a secret client's
+// defaults (no auth method, JWKS or resources, not DPoP-bound) and adds
+// one-time values and failure counts.
 func TestUpgradeFromVersion1(t *testing.T) {
 	db, err := sql.Open("sqlite", "file:"+filepath.Join(t.TempDir(), "k.db")+"?_pragma=busy_timeout(5000)&_pragma=journal_mode(WAL)")
 	if err != nil {
@@ -55,7 +57,8 @@ func TestUpgradeFromVersion1(t *testing.T) {
 		t.Fatalf("SchemaVersion after Migrate = %d, %v", v, err)
 	}
 	got, err := s.Key(ctx, "k1")
-	if err != nil || got.Name != "kept" || got.PreviousSecretHash != nil || !got.PreviousExpiresAt.IsZero() || !got.LastUsedAt.IsZero() {
+	if err != nil || got.Name != "kept" || got.PreviousSecretHash != nil || !got.PreviousExpiresAt.IsZero() || !got.LastUsedAt.IsZero() ||
+		got.AuthMethod != "" || got.JWKS != nil || got.Resources != nil || got.DPoPBound {
 		t.Errorf("the key after the upgrade: %+v, %v", got, err)
 	}
 	until, used := time.Unix(1800000000, 0).UTC(), time.Unix(1750000000, 0).UTC()
@@ -72,5 +75,11 @@ func TestUpgradeFromVersion1(t *testing.T) {
 	}
 	if v, err := s.InitSetting(ctx, "n", []byte("v")); err != nil || string(v) != "v" {
 		t.Errorf("InitSetting after the upgrade: %q, %v", v, err)
+	}
+	if ok, err := s.UseOnce(ctx, "dpop", "j", used, until); !ok || err != nil {
+		t.Errorf("UseOnce after the upgrade: %v, %v", ok, err)
+	}
+	if n, err := s.AddFailure(ctx, "c:k1", used, until); n != 1 || err != nil {
+		t.Errorf("AddFailure after the upgrade: %d, %v", n, err)
 	}
 }

@@ -49,6 +49,11 @@ func fullKey(id string) storage.Key {
 		PreviousSecretHash: blob(3, 32),
 		PreviousExpiresAt:  at(time.Hour).In(kolkata),
 		LastUsedAt:         at(30 * time.Minute).In(honolulu),
+
+		AuthMethod: storage.AuthPrivateKeyJWT,
+		JWKS:       []byte(`{"keys":[{"kty":"OKP","crv":"Ed25519","kid":"k1","x":"11qYAYKxCrfVS_7TyWQHOg7hcvPapiMlrwIaaPcHURo"}]}`),
+		Resources:  []string{"https://api.example.com/", "https://other.example.com/v1?x=1"},
+		DPoPBound:  true,
 	}
 }
 

@@ -5,7 +5,8 @@
 // [github.com/keyturn/keyturn/storage] (see [Store]). A host store that
 // implements only some of them runs the matching [TestKeyStore],
 // [TestSigningKeyStore], [TestSigningKeyUpdater], [TestRevocationStore],
-// [TestOpaqueTokenStore] and [TestSettingStore] instead. Like [testing/fstest.TestFS], the suite is called from an ordinary
+// [TestOpaqueTokenStore], [TestSettingStore], [TestKeyJWKSReplacer],
+// [TestReplayStore] and [TestFailureStore] instead. Like [testing/fstest.TestFS], the suite is called from an ordinary
 // test of the store's own package:
 //
 //	func TestConformance(t *testing.T) {
@@ -79,6 +80,24 @@ type Store interface {
 	storage.Sweeper
 	storage.SettingStore
 	storage.SigningKeyUpdater
+	storage.KeyJWKSReplacer
+	storage.ReplayStore
+	storage.FailureStore
+}
+
+// KeyJWKSReplacerStore is what [TestKeyJWKSReplacer] tests: a key store
+// that can replace a key's JWK set.
+type KeyJWKSReplacerStore interface {
+	storage.KeyStore
+	storage.KeyJWKSReplacer
+}
+
+// TestKeyJWKSReplacer tests a [storage.KeyJWKSReplacer]; newStore returns
+// a fresh, empty store for each subtest.
+func TestKeyJWKSReplacer(t *testing.T, newStore func(t *testing.T) KeyJWKSReplacerStore) {
+	t.Helper()
+	t.Run("Replace", func(t *testing.T) { testKeyReplaceJWKS(t, newStore) })
+	t.Run("Concurrent", func(t *testing.T) { testKeyReplaceJWKSConcurrent(t, newStore) })
 }
 
 // Run runs the whole conformance suite; newStore returns a fresh, empty store
@@ -103,7 +122,19 @@ func Run(t *testing.T, newStore func(t *testing.T) Store) {
 	t.Run("SettingStore", func(t *testing.T) {
 		TestSettingStore(t, func(t *testing.T) storage.SettingStore { return newStore(t) })
 	})
+	t.Run("KeyJWKSReplacer", func(t *testing.T) {
+		TestKeyJWKSReplacer(t, func(t *testing.T) KeyJWKSReplacerStore { return newStore(t) })
+	})
+	t.Run("ReplayStore", func(t *testing.T) {
+		TestReplayStore(t, func(t *testing.T) storage.ReplayStore { return newStore(t) })
+	})
+	t.Run("FailureStore", func(t *testing.T) {
+		TestFailureStore(t, func(t *testing.T) storage.FailureStore { return newStore(t) })
+	})
 	t.Run("Sweeper", func(t *testing.T) {
 		testSweeper(t, newStore)
+	})
+	t.Run("SweepOneTime", func(t *testing.T) {
+		testSweepOneTime(t, newStore)
 	})
 }
