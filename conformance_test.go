@@ -939,12 +939,17 @@ func TestTOK49_ScopesDoNotChooseAudience(t *testing.T) {
 	}
 }
 
-// A storage failure in the authenticator is a 500, never a 401 that would
-// count against the client, and never a token.
+// A storage failure in the authenticator is a 503 with Retry-After (the
+// credentials could not be checked now), never a 401 that would count
+// against the client, and never a token.
 func TestAuthenticatorFailure(t *testing.T) {
 	e := newEndpointEnv(t)
 	e.clients.fail(errStoreDown)
-	wantError(t, e.do(formPost("/token", "grant_type=client_credentials", cbAuth...)), http.StatusInternalServerError, "server_error")
+	res := e.do(formPost("/token", "grant_type=client_credentials", cbAuth...))
+	wantError(t, res, http.StatusServiceUnavailable, "temporarily_unavailable")
+	if res.Header.Get("Retry-After") == "" {
+		t.Error("503 without Retry-After")
+	}
 	if errors.Is(errStoreDown, ErrInvalidClient) {
 		t.Fatal("fixture")
 	}

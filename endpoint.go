@@ -473,7 +473,8 @@ func (e *Endpoint) clientCredentialsGrant(w http.ResponseWriter, r *http.Request
 	}
 	allowed, err := e.allowedScope(ctx, client)
 	if err != nil {
-		e.writeError(w, errServer)
+		// The ceiling reads the store: it could not be reached in time.
+		e.writeError(w, errUnavailable)
 		return
 	}
 	granted, oerr := grantScope(allowed, requested)
@@ -744,10 +745,17 @@ func (e *Endpoint) authenticate(ctx context.Context, r *http.Request, req *oauth
 	case errors.Is(err, ErrInvalidClient):
 		return fail(id, err, e.invalidClient(req, endpoint))
 	}
-	// A storage failure, or an authenticator that maps credentials to
-	// another client, which would make every client_id check meaningless.
 	// The attempt is given back unless its client left.
 	failed = ctx.Err() != nil
+	if err != nil {
+		// The credentials could not be checked now, most likely because
+		// the store is unreachable (Config.StoreTimeout bounds the wait):
+		// 503 with Retry-After, never a 401 that would count against the
+		// client.
+		return Client{}, errUnavailable
+	}
+	// An authenticator that maps credentials to another client, which
+	// would make every client_id check meaningless.
 	return Client{}, errServer
 }
 

@@ -279,7 +279,7 @@ func TestCeiling(t *testing.T) {
 		e := newEndpointEnv(t, func(c *EndpointConfig) {
 			c.Ceiling = func(context.Context, Client) (scope.Set, error) { return scope.Set{}, errStoreDown }
 		})
-		wantError(t, e.do(formPost("/token", "grant_type=client_credentials", cbAuth...)), http.StatusInternalServerError, "server_error")
+		wantError(t, e.do(formPost("/token", "grant_type=client_credentials", cbAuth...)), http.StatusServiceUnavailable, "temporarily_unavailable")
 	})
 }
 

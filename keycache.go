@@ -126,5 +126,27 @@ func (c *keyCache) flush() {
 func cloneKey(k storage.Key) storage.Key {
 	k.Scope = slices.Clone(k.Scope)
 	k.SecretHash = bytes.Clone(k.SecretHash)
+	k.PreviousSecretHash = bytes.Clone(k.PreviousSecretHash)
+	k.JWKS = bytes.Clone(k.JWKS)
+	k.Resources = slices.Clone(k.Resources)
 	return k
+}
+
+// DefaultStoreTimeout is how long a lookup of an API key in the store may
+// take when [Config.StoreTimeout] is zero.
+const DefaultStoreTimeout = time.Second
+
+// timedKeys is a storage.KeyStore whose Key lookups give up after timeout,
+// so that a token request whose key is not cached is answered 503 at once
+// when the store is unreachable, instead of waiting on the network. Every
+// other method goes straight to the store.
+type timedKeys struct {
+	storage.KeyStore
+	timeout time.Duration
+}
+
+func (t timedKeys) Key(ctx context.Context, id string) (storage.Key, error) {
+	ctx, cancel := context.WithTimeout(ctx, t.timeout)
+	defer cancel()
+	return t.KeyStore.Key(ctx, id)
 }

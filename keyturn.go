@@ -18,6 +18,7 @@ import (
 	"github.com/keyturn/keyturn/middleware"
 	"github.com/keyturn/keyturn/scope"
 	"github.com/keyturn/keyturn/storage"
+	"github.com/keyturn/keyturn/storage/memory"
 	"github.com/keyturn/keyturn/token"
 )
 
@@ -32,6 +33,7 @@ type Store interface {
 	storage.OpaqueTokenStore
 	storage.SettingStore
 	storage.Sweeper
+	storage.FailureStore
 }
 
 // Defaults of [Config].
@@ -176,7 +178,9 @@ type Config struct {
 	AllowPlainHTTP bool
 
 	// Limiter throttles failed authentications. Nil means a [RateLimiter]
-	// with its defaults; there is no way to switch throttling off.
+	// with its defaults that also counts failures in Store, so that its
+	// limits hold across every process sharing the store (see
+	// RateLimiter); there is no way to switch throttling off.
 	Limiter Limiter
 
 	// Logger receives the server's log lines: refusals, keys created and
@@ -223,6 +227,14 @@ type Config struct {
 	// change. Expiry is always checked against the clock. Zero means
 	// DefaultKeyCacheMaxAge; a negative value turns the cache off.
 	KeyCacheMaxAge time.Duration
+
+	// StoreTimeout bounds each lookup of an API key in the store, so
+	// that when the store is unreachable a token request whose key is not
+	// cached is answered 503 temporarily_unavailable within StoreTimeout
+	// instead of waiting on the network (tokens already issued keep
+	// verifying from memory). Zero means DefaultStoreTimeout, one second.
+	// The memory store is not bounded: it cannot be unreachable.
+	StoreTimeout time.Duration
 
 	// Now is the clock. Nil means time.Now.
 	Now func() time.Time
@@ -335,8 +347,13 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 		return nil, err
 	}
 	var keyStore storage.KeyStore = cfg.Store
+	if _, local := cfg.Store.(*memory.Store); !local {
+		if keyStore, err = timed(cfg.Store, cfg.StoreTimeout); err != nil {
+			return nil, err
+		}
+	}
 	if maxAge := orDuration(cfg.KeyCacheMaxAge, DefaultKeyCacheMaxAge); cfg.Changes != nil && maxAge > 0 {
-		s.keyCache = newKeyCache(cfg.Store, maxAge, keyCacheSize)
+		s.keyCache = newKeyCache(keyStore, maxAge, keyCacheSize)
 		keyStore = s.keyCache
 	}
 	if s.keys, err = keys.NewManager(keys.Config{
@@ -377,6 +394,16 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 		}
 		hostEvents(ctx, ev)
 	}
+	limiter := cfg.Limiter
+	if limiter == nil {
+		// Failures are counted in the store too, so that the limits hold
+		// across every process sharing it.
+		if limiter, err = NewRateLimiter(RateLimiterConfig{
+			Failures: cfg.Store, FailureKey: failureKey(cfg.Pepper), Now: cfg.Now,
+		}); err != nil {
+			return nil, err
+		}
+	}
 	metaToken := cfg.Issuer + s.tokenPaths[0]
 	if s.endpoint, err = NewEndpoint(EndpointConfig{
 		Issuer:           s.issuer,
@@ -397,7 +424,7 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 		JWKSURL:          cfg.Issuer + token.JWKSPath,
 		Realm:            cfg.Realm,
 		AllowPlainHTTP:   cfg.AllowPlainHTTP,
-		Limiter:          cfg.Limiter,
+		Limiter:          limiter,
 		Events:           events,
 		Now:              cfg.Now,
 	}); err != nil {
@@ -414,8 +441,28 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 	return s, nil
 }
 
+// timed bounds the key lookups of st by timeout (Config.StoreTimeout).
+func timed(st storage.KeyStore, timeout time.Duration) (storage.KeyStore, error) {
+	switch {
+	case timeout == 0:
+		timeout = DefaultStoreTimeout
+	case timeout < 0:
+		return nil, errors.New("keyturn: Config.StoreTimeout must not be negative")
+	}
+	return timedKeys{KeyStore: st, timeout: timeout}, nil
+}
+
 // pepperSetting is the setting that holds the pepper's fingerprint.
 const pepperSetting = "keyturn.pepper_fingerprint"
+
+// failureKey is the key that names the failure counts of the default
+// limiter in the store: the same in every process with the same pepper,
+// and of no use to check a secret.
+func failureKey(pepper []byte) []byte {
+	m := hmac.New(sha256.New, pepper)
+	m.Write([]byte("keyturn failure counts"))
+	return m.Sum(nil)
+}
 
 // noPepper is the fingerprint of an empty pepper.
 const noPepper = "none"

@@ -1,6 +1,10 @@
 package keyturn
 
 import (
+	"context"
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/base64"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -11,6 +15,7 @@ import (
 	"time"
 
 	"github.com/keyturn/keyturn/internal/ratelimit"
+	"github.com/keyturn/keyturn/storage"
 )
 
 // LimitKind says what the ID of a [LimitKey] is.
@@ -130,6 +135,18 @@ type RateLimiterConfig struct {
 	// client-and-address budget per client.
 	RemoteAddr func(r *http.Request) string
 
+	// Failures, when set, is where failures are also counted, so that the
+	// limits hold across every process sharing it: see [RateLimiter].
+	// [New] sets it to its Store. FailureKey then names the counts: it is
+	// a secret shared by those processes (New derives it from the
+	// pepper), so that the store holds no client id, username or address,
+	// only keyed hashes of them; it must be at least 16 bytes.
+	Failures   storage.FailureStore
+	FailureKey []byte
+
+	// FailureTimeout bounds each write to Failures. Zero means one second.
+	FailureTimeout time.Duration
+
 	// Now is the clock. Nil means time.Now.
 	Now func() time.Time
 }
@@ -149,31 +166,59 @@ type RateLimiterConfig struct {
 // The buckets are found by a 64-bit hash of what they count (a random seed
 // per RateLimiter), so that memory per bucket is small and fixed and no
 // request's data is kept.
+//
+// With [RateLimiterConfig.Failures] set, the limits hold across processes:
+// each failure is also counted in the store, per budget, in fixed windows
+// of Burst×Refill (a minute for a client at one address by default), and
+// a process that finds a budget's count for the window at Burst refuses
+// that budget until the window ends, as if it had seen every failure
+// itself. Successes never touch the store. Each process learns of the
+// others' failures at its own next failure for that budget, so N processes
+// allow at most Burst plus one failure per process (plus the attempts
+// under way at once) per budget and window, where independent processes
+// would allow N×Burst. A failure the store could not count still counts
+// here.
 type RateLimiter struct {
 	pairs, clients, addrs *ratelimit.Limiter
 	seed                  maphash.Seed
 	remoteAddr            func(*http.Request) string
 	maxWait               time.Duration
 	now                   func() time.Time
+
+	failures       storage.FailureStore
+	failureKey     []byte
+	failureTimeout time.Duration
+	budgets        [3]budget // pairs, clients, addrs
+}
+
+// budget is one of a RateLimiter's three kinds of budget, for counting in
+// a shared store.
+type budget struct {
+	lim    *ratelimit.Limiter
+	tag    byte
+	burst  int64
+	window time.Duration
 }
 
 var _ Limiter = (*RateLimiter)(nil)
 
 // NewRateLimiter checks c and returns a RateLimiter.
 func NewRateLimiter(c RateLimiterConfig) (*RateLimiter, error) {
-	l := &RateLimiter{seed: maphash.MakeSeed(), remoteAddr: c.RemoteAddr, maxWait: c.MaxWait, now: c.Now}
+	l := &RateLimiter{seed: maphash.MakeSeed(), remoteAddr: c.RemoteAddr, maxWait: c.MaxWait, now: c.Now,
+		failures: c.Failures, failureKey: c.FailureKey, failureTimeout: c.FailureTimeout}
 	var err error
-	for _, b := range []struct {
+	for i, b := range []struct {
 		what   string
 		dst    **ratelimit.Limiter
+		tag    byte
 		burst  int
 		refill time.Duration
 		defB   int
 		defR   time.Duration
 	}{
-		{"client and address", &l.pairs, c.ClientAddressBurst, c.ClientAddressRefill, DefaultClientAddressBurst, DefaultClientAddressRefill},
-		{"client", &l.clients, c.ClientBurst, c.ClientRefill, DefaultClientBurst, DefaultClientRefill},
-		{"address", &l.addrs, c.AddressBurst, c.AddressRefill, DefaultAddressBurst, DefaultAddressRefill},
+		{"client and address", &l.pairs, 'p', c.ClientAddressBurst, c.ClientAddressRefill, DefaultClientAddressBurst, DefaultClientAddressRefill},
+		{"client", &l.clients, 'c', c.ClientBurst, c.ClientRefill, DefaultClientBurst, DefaultClientRefill},
+		{"address", &l.addrs, 'a', c.AddressBurst, c.AddressRefill, DefaultAddressBurst, DefaultAddressRefill},
 	} {
 		if b.burst == 0 {
 			b.burst = b.defB
@@ -184,6 +229,16 @@ func NewRateLimiter(c RateLimiterConfig) (*RateLimiter, error) {
 		if *b.dst, err = ratelimit.New(ratelimit.Config{Burst: b.burst, Refill: b.refill, MaxEntries: c.MaxEntries}); err != nil {
 			return nil, fmt.Errorf("keyturn: RateLimiterConfig %s limit: %w", b.what, err)
 		}
+		l.budgets[i] = budget{lim: *b.dst, tag: b.tag, burst: int64(b.burst), window: time.Duration(b.burst) * b.refill}
+	}
+	if l.failures != nil && len(l.failureKey) < 16 {
+		return nil, errors.New("keyturn: RateLimiterConfig.FailureKey must be at least 16 bytes when Failures is set")
+	}
+	if l.failureTimeout == 0 {
+		l.failureTimeout = time.Second
+	}
+	if l.failureTimeout < 0 {
+		return nil, errors.New("keyturn: RateLimiterConfig.FailureTimeout must not be negative")
 	}
 	if l.maxWait == 0 {
 		l.maxWait = DefaultLimiterMaxWait
@@ -328,6 +383,76 @@ func (l *RateLimiter) Settle(r *http.Request, key LimitKey, failed bool) {
 	for i := range b.n {
 		b.lims[i].Fail(b.keys[i], now)
 	}
+	if l.failures != nil {
+		l.countShared(r, key, &b, now)
+	}
+}
+
+// countShared counts a failure in the shared store, in each budget of b,
+// and blocks here every budget whose count for the window has reached its
+// burst. It waits for the store, with FailureTimeout at most, even if the
+// client has gone: a failure must not go uncounted because its client
+// hung up.
+func (l *RateLimiter) countShared(r *http.Request, key LimitKey, b *buckets, now time.Time) {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(r.Context()), l.failureTimeout)
+	defer cancel()
+	addr := l.addrText(r)
+	for i := range b.n {
+		bud := l.budget(b.lims[i])
+		start := now.Truncate(bud.window)
+		end := start.Add(bud.window)
+		n, err := l.failures.AddFailure(ctx, l.sharedName(bud.tag, key, addr), start, end)
+		if err != nil {
+			continue // counted here all the same
+		}
+		if n >= bud.burst {
+			b.lims[i].Block(b.keys[i], now, end)
+		}
+	}
+}
+
+func (l *RateLimiter) budget(lim *ratelimit.Limiter) budget {
+	for _, b := range l.budgets {
+		if b.lim == lim {
+			return b
+		}
+	}
+	panic("keyturn: unknown limiter budget")
+}
+
+// sharedName is the name of a budget's count in the shared store: the
+// budget's tag and a keyed hash (HMAC-SHA-256 under FailureKey, cut to 128
+// bits) of what it counts, the same in every process with the same key.
+func (l *RateLimiter) sharedName(tag byte, key LimitKey, addr string) string {
+	m := hmac.New(sha256.New, l.failureKey)
+	head := [2]byte{tag, byte(key.Kind)}
+	if tag == 'a' {
+		head[1] = 0 // an address's budget is shared by clients and users
+	}
+	m.Write(head[:])
+	var n [8]byte
+	if tag != 'a' {
+		binary.BigEndian.PutUint64(n[:], uint64(len(key.ID)))
+		m.Write(n[:])
+		m.Write([]byte(key.ID))
+	}
+	if tag != 'c' {
+		binary.BigEndian.PutUint64(n[:], uint64(len(addr)))
+		m.Write(n[:])
+		m.Write([]byte(addr))
+	}
+	var out [1 + 22]byte
+	out[0] = tag
+	base64.RawURLEncoding.Encode(out[1:], m.Sum(nil)[:16])
+	return string(out[:])
+}
+
+// addrText returns the address r is counted against, as text.
+func (l *RateLimiter) addrText(r *http.Request) string {
+	if l.remoteAddr != nil {
+		return l.remoteAddr(r)
+	}
+	return remoteHost(r)
 }
 
 // remoteIP returns the host of r.RemoteAddr as an address normalized for

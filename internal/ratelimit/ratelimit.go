@@ -242,6 +242,27 @@ func (l *Limiter) Fail(key Key, now time.Time) {
 	s.mu.Unlock()
 }
 
+// Block spends key's budget until until, as failures counted elsewhere
+// (by other processes sharing a store) show it to be: Take refuses key
+// before until, and the bucket refills from then on as if its last
+// failure had been recorded then. A block that ends earlier than one
+// already in place changes nothing.
+func (l *Limiter) Block(key Key, now, until time.Time) {
+	t := now.UnixNano()
+	paid := until.UnixNano() + l.window - l.refill
+	s := l.shard(key)
+	s.mu.Lock()
+	e, found := s.m[key]
+	if !found && len(s.m) >= l.perShard {
+		l.makeRoom(s, t)
+	}
+	if paid > e.paid {
+		e.paid = paid
+	}
+	s.m[key] = e
+	s.mu.Unlock()
+}
+
 // wakeAll wakes every caller told to wait; s's lock is held.
 func (s *shard) wakeAll() {
 	if s.wake != nil {

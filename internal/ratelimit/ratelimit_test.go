@@ -458,3 +458,28 @@ func TestConcurrentUse(t *testing.T) {
 		t.Errorf("the shared key was taken %d times in 0.5 ms, want 10", n)
 	}
 }
+
+// Block refuses the key until the given time, and then lets the bucket
+// refill one failure per Refill; a shorter block leaves a longer one in
+// place, and other keys are not touched.
+func TestBlock(t *testing.T) {
+	l := mustNew(t, Config{Burst: 10, Refill: 6 * time.Second})
+	until := t0.Add(45 * time.Second)
+	l.Block(k("a"), t0, until)
+	l.Block(k("a"), t0, t0.Add(time.Second)) // shorter: ignored
+	for _, at := range []time.Duration{0, 44 * time.Second, 45*time.Second - time.Nanosecond} {
+		if st, _, _ := l.Take(k("a"), t0.Add(at)); st != Refused {
+			t.Errorf("Take at +%v during the block: status %d, want Refused", at, st)
+		}
+	}
+	if st, _, _ := l.Take(k("b"), t0); st != Taken {
+		t.Errorf("another key: status %d, want Taken", st)
+	}
+	l.Refund(k("b"))
+	// At the end of the block one failure fits, then one per Refill.
+	failN(t, l, "a", until, 1)
+	if st, _, _ := l.Take(k("a"), until); st != Refused {
+		t.Errorf("second attempt at the end of the block: status %d, want Refused", st)
+	}
+	failN(t, l, "a", until.Add(6*time.Second), 1)
+}
