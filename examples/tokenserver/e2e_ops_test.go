@@ -705,7 +705,11 @@ func (px *tcpProxy) unblock() {
 // controls, so that the database becomes unreachable and reachable again
 // deterministically, whatever else runs on the server: /readyz answers 503
 // within its 1 s bound while the proxy holds the connections, and 200 again
-// once it forwards them; /healthz stays 200 throughout.
+// once it forwards them; /healthz stays 200 throughout. Meanwhile a token
+// issued before keeps working at a resource (verified from memory), and
+// the exchange of a key the server has not cached fails fast with 503 and
+// Retry-After (keyturn.Config.StoreTimeout, 1 s) instead of hanging; it works again
+// once the database is back.
 func TestEndToEndReadiness(t *testing.T) {
 	base := os.Getenv("KEYTURN_TEST_POSTGRES")
 	if base == "" {
@@ -722,7 +726,12 @@ func TestEndToEndReadiness(t *testing.T) {
 	px := newTCPProxy(t, host)
 	u.Host = px.ln.Addr().String()
 	p := start(t, secrets, u.String())
-	p.bootstrapKey()
+	admin := p.bootstrapKey()
+	adminTok := p.tokenFor(admin)
+	r := p.want(p.do("POST", "/v1/api_keys", map[string]string{"Authorization": "Bearer " + adminTok, "Content-Type": js},
+		`{"name":"uncached","scope":"read:users"}`), 201, "create key")
+	uncached := r.body["key"].(string)
+	userTok := p.tokenFor(admin)
 
 	ready := func(want int) time.Duration {
 		t.Helper()
@@ -752,8 +761,18 @@ func TestEndToEndReadiness(t *testing.T) {
 		}
 	}
 	p.want(p.do("GET", "/healthz", nil, ""), 200, "healthz while the database is unreachable")
+	p.want(p.do("GET", "/v1/staff", bearer(userTok), ""), 200, "a token issued before, while the database is unreachable")
+	begin := time.Now()
+	r = p.want(p.do("POST", "/oauth/token", bearer(uncached), ""), 503, "exchange of an uncached key while the database is unreachable")
+	if took := time.Since(begin); took > 3*time.Second {
+		t.Errorf("the exchange took %v to answer 503; the bound is 1 s", took)
+	}
+	if r.header.Get("Retry-After") == "" || r.body["error"] != "temporarily_unavailable" {
+		t.Errorf("503 without Retry-After or temporarily_unavailable: %v %s", r.header, r.raw)
+	}
 	px.unblock()
 	ready(200)
+	p.tokenFor(uncached)
 	p.stop()
 	if !slices.ContainsFunc(p.stderr, func(l string) bool { return strings.Contains(l, "not ready") && strings.Contains(l, "level=WARN") }) {
 		t.Error("the server did not log why it was not ready")
