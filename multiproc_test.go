@@ -101,7 +101,7 @@ func (p *tap) wait(t *testing.T, what string, f func(storage.Change) bool) {
 
 // pgProcess is a Server over its own *sql.DB and listener on dsn, as
 // another process would have, running until the test ends.
-func pgProcess(t *testing.T, dsn string, cacheAge time.Duration) (*server, *tap) {
+func pgProcess(t *testing.T, dsn string, cacheAge time.Duration, configure ...func(*Config)) (*server, *tap) {
 	t.Helper()
 	st := sqlDB{"pgx", dsn, sqlstore.Postgres}.store(t)
 	l, err := pgnotify.New(pgnotify.Config{ConnString: dsn, MinBackoff: 10 * time.Millisecond, MaxBackoff: 100 * time.Millisecond})
@@ -115,6 +115,9 @@ func pgProcess(t *testing.T, dsn string, cacheAge time.Duration) (*server, *tap)
 		c.KeyCacheMaxAge = cacheAge
 		// Polling would hide a missing notification.
 		c.RevocationRefresh, c.KeyRefresh = time.Hour, time.Hour
+		for _, f := range configure {
+			f(c)
+		}
 	})
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
