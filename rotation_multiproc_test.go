@@ -2,10 +2,12 @@ package keyturn
 
 import (
 	"context"
+	"encoding/base64"
 	"encoding/json"
 	"fmt"
 	"net/http"
 	"net/http/httptest"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -85,6 +87,14 @@ func TestPostgresSigningKeyRotationAcrossProcesses(t *testing.T) {
 	clock.Add(2 * time.Minute)
 	accepted(t, "tokens of the old key after the switch", procs, before)
 	everyoneAcceptsEveryone("after the switch")
+	// Every process signs with the same key, and not the old one.
+	kids := map[string]bool{}
+	for _, p := range procs {
+		kids[kidOf(t, p.token(t, k, ""))] = true
+	}
+	if len(kids) != 1 || kids[kidOf(t, before[0])] {
+		t.Errorf("after the switch the processes sign with %v; the old key was %s", kids, kidOf(t, before[0]))
+	}
 
 	// The old key's tokens have all expired: it is deleted.
 	clock.Add(token.MaxLifetime + token.MaxLeeway + time.Minute)
@@ -108,6 +118,20 @@ func accepted(t *testing.T, stage string, procs []*server, toks []string) {
 			}
 		}
 	}
+}
+
+// kidOf returns the kid of a JWT's header.
+func kidOf(t *testing.T, tok string) string {
+	t.Helper()
+	head, _, _ := strings.Cut(tok, ".")
+	b, err := base64.RawURLEncoding.DecodeString(head)
+	var h struct {
+		Kid string `json:"kid"`
+	}
+	if err != nil || json.Unmarshal(b, &h) != nil || h.Kid == "" {
+		t.Fatalf("no kid in the token's header %q", head)
+	}
+	return h.Kid
 }
 
 // jwksKids returns the kids of p's JWKS document.
