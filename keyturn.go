@@ -178,9 +178,10 @@ type Config struct {
 	AllowPlainHTTP bool
 
 	// Limiter throttles failed authentications. Nil means a [RateLimiter]
-	// with its defaults that also counts failures in Store, so that its
-	// limits hold across every process sharing the store (see
-	// RateLimiter); there is no way to switch throttling off.
+	// with its defaults that also counts failures in Store (unless it is
+	// a memory store), so that its limits hold across every process
+	// sharing the store (see RateLimiter); there is no way to switch
+	// throttling off.
 	Limiter Limiter
 
 	// Logger receives the server's log lines: refusals, keys created and
@@ -397,10 +398,13 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 	limiter := cfg.Limiter
 	if limiter == nil {
 		// Failures are counted in the store too, so that the limits hold
-		// across every process sharing it.
-		if limiter, err = NewRateLimiter(RateLimiterConfig{
-			Failures: cfg.Store, FailureKey: failureKey(cfg.Pepper), Now: cfg.Now,
-		}); err != nil {
+		// across every process sharing it; the memory store is shared by
+		// no other process.
+		lc := RateLimiterConfig{Now: cfg.Now}
+		if _, local := cfg.Store.(*memory.Store); !local {
+			lc.Failures, lc.FailureKey = cfg.Store, failureKey(cfg.Pepper)
+		}
+		if limiter, err = NewRateLimiter(lc); err != nil {
 			return nil, err
 		}
 	}

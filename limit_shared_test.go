@@ -177,23 +177,16 @@ func TestSharedLimitsNames(t *testing.T) {
 	}
 }
 
-// New counts failures in its Store: two Servers on one store (two
-// processes) refuse a client at one address after one budget between
-// them, and answer 429; the right secret from another address still gets
-// a token from both. On PostgreSQL when KEYTURN_TEST_POSTGRES is set.
+// New counts failures in its Store: two Servers on one database, each with
+// its own connections (two processes), refuse a client at one address
+// after one budget between them, and answer 429; the right secret from
+// another address still gets a token from both. On SQLite, and on
+// PostgreSQL when KEYTURN_TEST_POSTGRES is set.
 func TestNewSharesLimits(t *testing.T) {
-	for _, tc := range []struct {
-		name  string
-		store func(t *testing.T) (Store, Store)
-	}{
-		{"memory", func(t *testing.T) (Store, Store) { st := memory.New(); return st, st }},
-		{"Postgres", func(t *testing.T) (Store, Store) {
-			db := freshPostgres(t)
-			return db.store(t), db.store(t)
-		}},
-	} {
+	for _, tc := range sqlDatabases {
 		t.Run(tc.name, func(t *testing.T) {
-			a, b := tc.store(t)
+			db := tc.fresh(t)
+			a, b := db.store(t), db.store(t)
 			servers := []*server{
 				newServer(t, func(c *Config) { c.Store = a }),
 				newServer(t, func(c *Config) { c.Store = b }),
