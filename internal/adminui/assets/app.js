@@ -28,6 +28,8 @@
 
   // The session: the token and what it holds. Nothing else keeps it.
   let session = null; // {token, scopes: [], who, timer}
+  // The revocation or rotation awaiting confirmation: {run, back}.
+  let pending = null;
 
   // Messages: errors in words a person understands.
 
@@ -175,6 +177,7 @@
     const body = new URLSearchParams({grant_type: "password", username: user, password: ui.password.value});
     signIn(body, {}, user, "password").then((ok) => {
       if (!ok) {
+        ui.password.value = "";
         ui.password.focus();
       }
     });
@@ -221,6 +224,7 @@
     }
     session = null;
     hideNewKey();
+    pending = null;
     if (ui.dialog.open) {
       ui.dialog.close();
     }
@@ -311,7 +315,11 @@
     const iso = d.toISOString();
     const t = document.createElement("time");
     t.dateTime = iso;
-    t.textContent = iso.slice(0, 10) + " " + iso.slice(11, 16) + " UTC";
+    const day = document.createElement("span");
+    day.textContent = iso.slice(0, 10);
+    const time = document.createElement("span");
+    time.textContent = iso.slice(11, 16) + " UTC";
+    t.append(day, " ", time);
     return t;
   }
 
@@ -530,8 +538,6 @@
 
   // Revoking and rotating, after a confirmation.
 
-  let pending = null; // {run, back}
-
   function ask(heading, text, ok, withGrace, run, back) {
     ui.dialogHeading.textContent = heading;
     ui.dialogText.textContent = text;
@@ -569,6 +575,8 @@
   });
   ui.dialogCancel.addEventListener("click", () => ui.dialog.close());
   ui.dialog.addEventListener("close", () => {
+    ui.dialogHeading.textContent = "";
+    ui.dialogText.textContent = "";
     if (pending) { // cancelled, with the button or Escape
       const back = pending.back;
       pending = null;
