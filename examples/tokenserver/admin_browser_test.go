@@ -343,11 +343,13 @@ const (
 	adaUser  = "ada"
 	adaPass  = "correct horse"
 	adaScope = "read:api_keys read:participants read:users write:api_keys"
+	bobUser  = "bob"
+	bobPass  = "battery staple"
 )
 
 func TestAdminPageInBrowser(t *testing.T) {
 	b := newBrowser(t)
-	p := start(t, nil, "memory", "-user", adaUser+":"+adaPass+":"+adaScope)
+	p := start(t, nil, "memory", "-user", adaUser+":"+adaPass+":"+adaScope, "-user", bobUser+":"+bobPass+":read:api_keys")
 	admin := p.bootstrapKey()
 	b.do(chromedp.EmulateViewport(1280, 900), chromedp.Navigate(p.base+"/admin"))
 	b.wait(shown("#signin"))
@@ -449,6 +451,9 @@ func TestAdminPageInBrowser(t *testing.T) {
 		id, _ = split(key)
 		if got := b.text("#new-key"); !strings.Contains(got, "you will not see this again") {
 			t.Errorf("the new key panel does not warn that it is shown once: %q", got)
+		}
+		if names := b.axNames(); !slices.Contains(names["button"], "Copy") {
+			t.Errorf("no button named Copy; the buttons are %q", names["button"])
 		}
 		b.screenshot("4-new-key")
 		r := p.want(exchangeKey(p, key), 200, "exchanging the key copied from the page")
@@ -623,20 +628,54 @@ func TestAdminPageInBrowser(t *testing.T) {
 		b.screenshot("12-session-ended")
 	})
 
+	step("a user who may only read sees no way to change keys", func(t *testing.T) {
+		b.signInPassword(bobUser, bobPass)
+		if eval[bool](b, shown("#create")) {
+			t.Error("the create form is offered without write:api_keys")
+		}
+		if n := eval[int](b, `document.querySelectorAll("#keys button").length`); n != 0 {
+			t.Errorf("%d Revoke or Rotate secret buttons without write:api_keys", n)
+		}
+		if got := b.text("#keys-note"); !strings.Contains(got, "write:api_keys") {
+			t.Errorf("the note says %q", got)
+		}
+		b.screenshot("13-read-only")
+		b.do(chromedp.Click(chromedp.ID("sign-out")))
+		b.wait(shown("#signin"))
+	})
+
+	step("revoking the key one signed in with signs out", func(t *testing.T) {
+		tok := p.tokenFor(admin)
+		r := p.want(p.do("POST", "/v1/api_keys", map[string]string{"Authorization": "Bearer " + tok, "Content-Type": "application/json"},
+			`{"name":"revokes itself","scope":"read:api_keys write:api_keys"}`), 201, "creating an admin key")
+		self, selfID := r.body["key"].(string), r.body["id"].(string)
+		b.signInKey(self)
+		b.do(chromedp.Click(chromedp.CSS(row(selfID) + " button.revoke")))
+		b.wait(`document.getElementById("confirm").open`)
+		b.do(chromedp.Click(chromedp.ID("confirm-ok")))
+		b.wait(shown("#signin"))
+		if got := b.text("#error"); got != "You revoked the key you signed in with, so you are signed out." {
+			t.Errorf("error %q", got)
+		}
+		if r := exchangeKey(p, self); r.status != 401 {
+			t.Errorf("the revoked key's exchange: %d %s", r.status, r.raw)
+		}
+	})
+
 	step("readable at 400 px", func(t *testing.T) {
 		// A phone 400 px wide (overlay scrollbars, as on phones).
 		b.do(chromedp.EmulateViewport(400, 800, chromedp.EmulateMobile))
 		if w := eval[int](b, fitsWidth); w > 400 {
 			t.Errorf("the sign-in page is %d px wide at 400", w)
 		}
-		b.screenshot("13-narrow-sign-in")
+		b.screenshot("14-narrow-sign-in")
 		b.signInPassword(adaUser, adaPass)
 		b.create("a key with a long name that has to wrap somewhere on a narrow screen", []string{"read:participants", "read:users"}, "", 900)
 		b.newKey()
 		if w := eval[int](b, fitsWidth); w > 400 {
 			t.Errorf("the signed-in page is %d px wide at 400", w)
 		}
-		b.screenshot("14-narrow-signed-in")
+		b.screenshot("15-narrow-signed-in")
 		if !eval[bool](b, shown(row(id))) {
 			t.Error("the revoked key is not in the narrow list")
 		}
@@ -645,7 +684,7 @@ func TestAdminPageInBrowser(t *testing.T) {
 		if w := eval[int](b, fitsWidth); w > 400 {
 			t.Errorf("the page with the dialog is %d px wide at 400", w)
 		}
-		b.screenshot("15-narrow-dialog")
+		b.screenshot("16-narrow-dialog")
 		b.do(chromedp.KeyEvent(kb.Escape)) // Escape cancels
 		b.wait(`!document.getElementById("confirm").open`)
 	})

@@ -136,7 +136,9 @@
     return String(s || "").split(" ").filter((x) => x !== "");
   }
 
-  async function signIn(body, headers, who, what) {
+  // signIn exchanges the credentials for a token; keyID is the id of the
+  // admin key signed in with, "" for a user.
+  async function signIn(body, headers, who, what, keyID) {
     clearMessages();
     say("Signing in…");
     let data;
@@ -152,7 +154,7 @@
       showError("The server answered without a token.");
       return false;
     }
-    session = {token: data.access_token, scopes: splitScope(data.scope), who, timer: 0};
+    session = {token: data.access_token, scopes: splitScope(data.scope), who, keyID, timer: 0};
     const secs = Number(data.expires_in);
     if (secs > 0) {
       session.timer = setTimeout(() => expire(), secs * 1000);
@@ -175,7 +177,7 @@
       return;
     }
     const body = new URLSearchParams({grant_type: "password", username: user, password: ui.password.value});
-    signIn(body, {}, user, "password").then((ok) => {
+    signIn(body, {}, user, "password", "").then((ok) => {
       if (!ok) {
         ui.password.value = "";
         ui.password.focus();
@@ -209,7 +211,7 @@
         headers = {Authorization: "Basic " + btoa(id + ":" + secret)};
         body = new URLSearchParams({grant_type: "client_credentials"});
     }
-    signIn(body, headers, "admin key " + id, "key").then((ok) => {
+    signIn(body, headers, "admin key " + id, "key", id).then((ok) => {
       if (!ok) {
         ui.adminKey.focus();
       }
@@ -575,6 +577,11 @@
   });
   ui.dialogCancel.addEventListener("click", () => ui.dialog.close());
   ui.dialog.addEventListener("close", () => {
+    // The event comes after close() returns: when the dialog has been
+    // opened again since, this close is not the current question's.
+    if (ui.dialog.open) {
+      return;
+    }
     ui.dialogHeading.textContent = "";
     ui.dialogText.textContent = "";
     if (pending) { // cancelled, with the button or Escape
@@ -592,6 +599,10 @@
     say("Revoking the key…");
     try {
       await call("DELETE", adminPath + "/" + encodeURIComponent(k.id), {bearer: session.token});
+      if (k.id === session.keyID) {
+        signOut("You revoked the key you signed in with, so you are signed out.");
+        return;
+      }
       await loadKeys();
       say("The key " + label(k) + " is revoked.");
       ui.keysHeading.focus();
