@@ -577,6 +577,21 @@ func TestAdminPageInBrowser(t *testing.T) {
 		b.screenshot("10-signed-out")
 	})
 
+	step("a wrong admin key is refused in words", func(t *testing.T) {
+		// The refusal is a 401 with a Basic challenge: the page asks
+		// without credentials mode, so no browser sign-in prompt appears.
+		adminID, _ := split(admin)
+		b.do(chromedp.SendKeys(chromedp.ID("admin-key"), "ds_live_"+adminID+"_NotTheSecret"+kb.Enter))
+		b.wait(`document.getElementById("error").textContent !== ""`)
+		if got := b.text("#error"); got != "That admin key was not accepted: it may be mistyped, revoked or expired." {
+			t.Errorf("error %q", got)
+		}
+		if eval[bool](b, shown("#app")) {
+			t.Error("signed in with a wrong key")
+		}
+		b.do(setValue("admin-key", ""))
+	})
+
 	step("sign in with an admin key; compound scopes", func(t *testing.T) {
 		b.signInKey(admin)
 		adminID, _ := split(admin)

@@ -19,7 +19,7 @@
     newKey: $("new-key"), newKeyHeading: $("new-key-h"), newKeyValue: $("new-key-value"),
     copy: $("copy"), copyStatus: $("copy-status"), dismiss: $("dismiss"),
     keysHeading: $("keys-h"), keysNote: $("keys-note"), keys: $("keys"), refresh: $("refresh"),
-    create: $("create"), createNote: $("create-note"), createForm: $("create-form"),
+    create: $("create"), createForm: $("create-form"),
     name: $("key-name"), scopeOptions: $("scope-options"), extraScope: $("extra-scope"),
     lifetime: $("lifetime"),
     dialog: $("confirm"), dialogHeading: $("confirm-h"), dialogText: $("confirm-text"),
@@ -27,7 +27,7 @@
   };
 
   // The session: the token and what it holds. Nothing else keeps it.
-  let session = null; // {token, scopes: [], who, timer}
+  let session = null; // {token, scopes: [], who, keyID, timer}
   // The revocation or rotation awaiting confirmation: {run, back}.
   let pending = null;
 
@@ -86,7 +86,8 @@
   }
 
   // words turns an error into a sentence for the person at the page. what
-  // names the action ("sign in", "create", "revoke", "rotate", "list").
+  // names the action: "password" or "key" (signing in), "list", "create",
+  // "revoke" or "rotate".
   function words(err, what) {
     if (!(err instanceof APIError)) {
       return "Something went wrong in the page: " + String(err && err.message || err);
@@ -246,7 +247,12 @@
     } else {
       say("Signed out.");
     }
-    ui.username.focus();
+    focusSignIn();
+  }
+
+  // focusSignIn puts the focus on the first field of the sign-in forms.
+  function focusSignIn() {
+    (passwordPath ? ui.username : ui.adminKey).focus();
   }
 
   function expire() {
@@ -301,7 +307,6 @@
     });
     const canWrite = has("write:api_keys");
     ui.create.hidden = !canWrite;
-    ui.createNote.textContent = "";
     if (!canWrite) {
       ui.keysNote.textContent = "Your permissions do not include write:api_keys, so you can look but not create, rotate or revoke.";
     }
@@ -633,5 +638,5 @@
     ui.passwordForm.hidden = true;
   }
   ui.signin.hidden = false;
-  (passwordPath ? ui.username : ui.adminKey).focus();
+  focusSignIn();
 })();
