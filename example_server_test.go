@@ -119,5 +119,5 @@ func ExampleServer_AdminPage() {
 	fmt.Println(rec.Header().Get("Content-Security-Policy"))
 	// Output:
 	// 200 text/html; charset=utf-8
-	// default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; connect-src 'self'; form-action 'self'; base-uri 'none'; frame-ancestors 'none'
+	// default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; connect-src 'self'; form-action 'self'; base-uri 'none'; frame-ancestors 'none'; require-trusted-types-for 'script'; trusted-types 'none'
 }

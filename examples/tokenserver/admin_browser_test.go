@@ -716,8 +716,24 @@ func TestAdminPageInBrowser(t *testing.T) {
 		other := openTab(t, ctx, b.shots)
 		other.do(chromedp.Navigate(p.base + "/admin"))
 		other.wait(shown("#signin"))
-		other.do(chromedp.Evaluate[chromedp.Void](`{ const s = document.createElement("script"); s.textContent = "window.inline = 1"; document.body.append(s); }`))
-		other.wait(`window.__csp.length > 0`)
+		other.do(chromedp.Evaluate[chromedp.Void](`{
+			try { // HTML from a string: refused by Trusted Types
+				const s = document.createElement("script");
+				s.textContent = "window.inline = 1";
+				document.body.append(s);
+			} catch (e) {}
+			document.body.setAttribute("style", "outline: 1px solid red"); // inline style
+			const i = new Image(); // an image from another origin
+			i.src = "http://192.0.2.1/x.png";
+			document.body.append(i);
+		}`))
+		other.wait(`window.__csp.length >= 3`)
+		got := strings.Join(eval[[]string](other, `window.__csp`), "\n")
+		for _, want := range []string{"require-trusted-types-for", "style-src-attr", "img-src http://192.0.2.1/x.png"} {
+			if !strings.Contains(got, want) {
+				t.Errorf("no %s violation among %q", want, got)
+			}
+		}
 		if eval[bool](other, `window.inline === 1`) {
 			t.Error("an inline script ran")
 		}

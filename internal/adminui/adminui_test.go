@@ -84,7 +84,7 @@ func TestPolicy(t *testing.T) {
 			t.Errorf("CSP allows %s", bad)
 		}
 	}
-	for _, want := range []string{"default-src 'none'", "script-src 'self'", "frame-ancestors 'none'", "base-uri 'none'", "form-action 'self'"} {
+	for _, want := range []string{"default-src 'none'", "script-src 'self'", "frame-ancestors 'none'", "base-uri 'none'", "form-action 'self'", "require-trusted-types-for 'script'"} {
 		if !strings.Contains(CSP, want) {
 			t.Errorf("CSP lacks %s", want)
 		}
