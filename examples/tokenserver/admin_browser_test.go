@@ -592,6 +592,7 @@ func TestAdminPageInBrowser(t *testing.T) {
 		b.do(setValue("admin-key", ""))
 	})
 
+	var entity string // a key made with a compound scope
 	step("sign in with an admin key; compound scopes", func(t *testing.T) {
 		b.signInKey(admin)
 		adminID, _ := split(admin)
@@ -603,6 +604,7 @@ func TestAdminPageInBrowser(t *testing.T) {
 		}
 		b.create("entity E1", nil, "target-entity:E1:write,read", 3599)
 		k := b.newKey()
+		entity = k
 		r := p.want(exchangeKey(p, k), 200, "a key with a compound scope")
 		if r.body["scope"] != "target-entity:E1:read,write" || r.body["expires_in"] != float64(3599) {
 			t.Errorf("token response %s", r.raw)
@@ -620,6 +622,20 @@ func TestAdminPageInBrowser(t *testing.T) {
 			}
 			t.Log("wrote docs/admin.png")
 		}
+	})
+
+	step("rotate with a grace period: the old secret keeps working", func(t *testing.T) {
+		entityID, _ := split(entity)
+		b.do(chromedp.Click(chromedp.CSS(row(entityID) + " button.rotate")))
+		b.wait(`document.getElementById("confirm").open`)
+		b.do(setValue("grace", "300"), chromedp.Click(chromedp.ID("confirm-ok")))
+		next := b.newKey()
+		if next == entity {
+			t.Fatal("the rotation showed the old key")
+		}
+		p.want(exchangeKey(p, next), 200, "the new secret")
+		p.want(exchangeKey(p, entity), 200, "the old secret within its grace period")
+		b.do(chromedp.Click(chromedp.ID("dismiss")))
 	})
 
 	step("an ended session returns to the sign-in form", func(t *testing.T) {

@@ -19,7 +19,7 @@
     newKey: $("new-key"), newKeyHeading: $("new-key-h"), newKeyValue: $("new-key-value"),
     copy: $("copy"), copyStatus: $("copy-status"), dismiss: $("dismiss"),
     keysHeading: $("keys-h"), keysNote: $("keys-note"), keys: $("keys"), refresh: $("refresh"),
-    create: $("create"), createForm: $("create-form"),
+    create: $("create"), createForm: $("create-form"), createButton: $("create-button"),
     name: $("key-name"), scopeOptions: $("scope-options"), extraScope: $("extra-scope"),
     lifetime: $("lifetime"),
     dialog: $("confirm"), dialogHeading: $("confirm-h"), dialogText: $("confirm-text"),
@@ -42,6 +42,20 @@
   }
   function say(text) {
     ui.status.textContent = text;
+  }
+
+  // busy disables button while fn runs, so that a request is not sent twice,
+  // and gives it the focus back if the focus was lost with it.
+  async function busy(button, fn) {
+    button.disabled = true;
+    try {
+      return await fn();
+    } finally {
+      button.disabled = false;
+      if (document.activeElement === document.body && button.offsetParent !== null) {
+        button.focus();
+      }
+    }
   }
 
   // An error answered by the server: status, OAuth error code, description.
@@ -178,7 +192,7 @@
       return;
     }
     const body = new URLSearchParams({grant_type: "password", username: user, password: ui.password.value});
-    signIn(body, {}, user, "password", "").then((ok) => {
+    busy(ev.submitter || ui.passwordForm.querySelector("button"), () => signIn(body, {}, user, "password", "")).then((ok) => {
       if (!ok) {
         ui.password.value = "";
         ui.password.focus();
@@ -212,7 +226,7 @@
         headers = {Authorization: "Basic " + btoa(id + ":" + secret)};
         body = new URLSearchParams({grant_type: "client_credentials"});
     }
-    signIn(body, headers, "admin key " + id, "key", id).then((ok) => {
+    busy(ev.submitter || ui.keyForm.querySelector("button"), () => signIn(body, headers, "admin key " + id, "key", id)).then((ok) => {
       if (!ok) {
         ui.adminKey.focus();
       }
@@ -457,7 +471,7 @@
 
   ui.refresh.addEventListener("click", async () => {
     clearMessages();
-    await loadKeys();
+    await busy(ui.refresh, loadKeys);
     if (session) {
       say("The list is up to date.");
     }
@@ -529,11 +543,11 @@
     }
     say("Creating the key…");
     try {
-      const data = await call("POST", adminPath, {
+      const data = await busy(ui.createButton, () => call("POST", adminPath, {
         bearer: session.token,
         headers: {"Content-Type": "application/json"},
         body: JSON.stringify({name, scope, token_lifetime: lifetime}),
-      });
+      }));
       ui.createForm.reset();
       say("");
       showNewKey("Your new key “" + String(data.name) + "”", String(data.key));
@@ -604,7 +618,7 @@
     say("Revoking the key…");
     try {
       await call("DELETE", adminPath + "/" + encodeURIComponent(k.id), {bearer: session.token});
-      if (k.id === session.keyID) {
+      if (session && k.id === session.keyID) {
         signOut("You revoked the key you signed in with, so you are signed out.");
         return;
       }
