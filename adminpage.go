@@ -31,7 +31,7 @@ const DefaultAdminPagePath = "/admin"
 // otherwise); other paths below path+"/" are 404.
 //
 // It panics when path does not start with '/', ends with '/', or holds a
-// space, brace, quote, '?' or '#'.
+// space, brace, '?' or '#'.
 func (s *Server) AdminPage(path string) http.Handler {
 	c := adminui.Config{Path: path, TokenPath: s.tokenPaths[0], PasswordPath: s.passwordPath, AdminPath: s.adminPath}
 	switch {

@@ -275,7 +275,7 @@ func sameOrigin(raw, origin string) bool {
 	return err == nil && u.Scheme+"://"+u.Host == origin
 }
 
-// signIn signs in with a user's name and password, from the keyboard
+// signInPassword signs in with a user's name and password, from the keyboard
 // (Enter submits the form), and waits for the key list.
 func (b *tab) signInPassword(user, password string) {
 	b.t.Helper()

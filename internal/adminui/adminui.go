@@ -101,10 +101,14 @@ func Handler(c Config) http.Handler {
 			panic("adminui: Config.Path, TokenPath and AdminPath are required")
 		}
 	}
+	// The paths reach the page through html/template, which escapes them.
 	for _, p := range []string{c.Path, c.TokenPath, c.PasswordPath, c.AdminPath} {
-		if p != "" && (!strings.HasPrefix(p, "/") || strings.ContainsAny(p, " {}?#\"'<>\\") || len(p) > 1 && strings.HasSuffix(p, "/")) {
-			panic("adminui: path " + p + " must start with '/', not end with one, and hold no space, brace, quote, '?' or '#'")
+		if p != "" && (!strings.HasPrefix(p, "/") || strings.ContainsAny(p, " {}?#")) {
+			panic("adminui: path " + p + " must start with '/' and hold no space, brace, '?' or '#'")
 		}
+	}
+	if strings.HasSuffix(c.Path, "/") {
+		panic("adminui: Config.Path " + c.Path + " must not end with '/': its assets are served below it")
 	}
 	var buf bytes.Buffer
 	if err := page.Execute(&buf, c); err != nil {

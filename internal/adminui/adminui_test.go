@@ -118,8 +118,8 @@ func TestConfigInPage(t *testing.T) {
 		{"elsewhere, no passwords", Config{Path: "/ops/keys", TokenPath: "/v1/oauth2/token", AdminPath: "/api/keys", KeyAuth: KeyAuthBearer}, []string{
 			`data-token-path="/v1/oauth2/token"`, `data-password-path=""`, `data-admin-path="/api/keys"`,
 			`data-key-auth="bearer"`, `src="/ops/keys/app.js"`}},
-		{"escaped", Config{Path: "/a&b", TokenPath: "/t&u", AdminPath: "/k"}, []string{
-			`data-token-path="/t&amp;u"`, `href="/a&amp;b/app.css"`}},
+		{"escaped", Config{Path: "/a&b", TokenPath: `/t"><script>u`, AdminPath: "/k'"}, []string{
+			`data-token-path="/t&#34;&gt;&lt;script&gt;u"`, `data-admin-path="/k&#39;"`, `href="/a&amp;b/app.css"`}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -162,7 +162,8 @@ func TestHandlerPanicsOnBadConfig(t *testing.T) {
 		{Path: "admin", TokenPath: "/oauth/token", AdminPath: "/k"},
 		{Path: "/admin/", TokenPath: "/oauth/token", AdminPath: "/k"},
 		{Path: "/admin", TokenPath: "/oauth/token?x", AdminPath: "/k"},
-		{Path: "/admin", TokenPath: "/oauth/token", AdminPath: `/k"`},
+		{Path: "/", TokenPath: "/oauth/token", AdminPath: "/k"},
+		{Path: "/admin", TokenPath: "/oauth token", AdminPath: "/k"},
 		{Path: "/admin", TokenPath: "/oauth/token", AdminPath: "/k", KeyAuth: "json"},
 	} {
 		func() {
