@@ -1,11 +1,11 @@
 package main
 
-// The admin page in a real browser: the real binary, and headless Chromium
-// driven over the DevTools protocol with chromedp. Every state of the page
-// is screenshotted under the test's temporary directory (or
-// KEYTURN_SCREENSHOT_DIR, which outlives the test); with
-// KEYTURN_UPDATE_SCREENSHOT=1 the signed-in list is also written to
-// docs/admin.png, the README's picture.
+// The admin page: mounted at /admin (without a browser), and in a real
+// browser: the real binary, and headless Chromium driven over the DevTools
+// protocol with chromedp. Every state of the page is screenshotted under
+// the test's temporary directory (or KEYTURN_SCREENSHOT_DIR, which outlives
+// the test); with KEYTURN_UPDATE_SCREENSHOT=1 the signed-in list is also
+// written to docs/admin.png, the README's picture.
 
 import (
 	"context"
@@ -346,6 +346,42 @@ const (
 	bobUser  = "bob"
 	bobPass  = "battery staple"
 )
+
+// The example server mounts the page at /admin, told its own paths; this
+// runs without a browser.
+func TestAdminPageServed(t *testing.T) {
+	_, base, _ := testServer(t)
+	tests := []struct {
+		method, path string
+		status       int
+		body         string
+	}{
+		{"GET", "/admin", 200, `data-token-path="/oauth/token" data-password-path="/authorization" data-admin-path="/v1/api_keys"`},
+		{"GET", "/admin/app.js", 200, `"use strict"`},
+		{"GET", "/admin/app.css", 200, ":root"},
+		{"GET", "/admin/icon.svg", 200, "<svg"},
+		{"GET", "/admin/nothing", 404, ""},
+		{"POST", "/admin", 405, ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.method+" "+tt.path, func(t *testing.T) {
+			r := call(t, tt.method, base+tt.path, "", "")
+			if r.status != tt.status {
+				t.Fatalf("status %d, want %d", r.status, tt.status)
+			}
+			if csp := r.header.Get("Content-Security-Policy"); !strings.HasPrefix(csp, "default-src 'none'; script-src 'self';") ||
+				!strings.Contains(csp, "frame-ancestors 'none'") || strings.Contains(csp, "unsafe-inline") {
+				t.Errorf("Content-Security-Policy %q", csp)
+			}
+			if r.header.Get("X-Content-Type-Options") != "nosniff" || r.header.Get("Referrer-Policy") != "no-referrer" {
+				t.Errorf("headers %v", r.header)
+			}
+			if !strings.Contains(r.raw, tt.body) {
+				t.Errorf("body lacks %s", tt.body)
+			}
+		})
+	}
+}
 
 func TestAdminPageInBrowser(t *testing.T) {
 	b := newBrowser(t)
