@@ -22,6 +22,9 @@
 //	mux.Handle("GET /v1/staff", srv.Require("read:users")(staff))
 //	go srv.Run(ctx)
 //
+// [Server.AdminPage] is the page for people beside the admin API: staff sign
+// in and create, rotate and revoke keys in a browser.
+//
 // A host's own tests get a server over the memory store, and tokens with
 // the scopes they need, from [NewTestServer].
 //

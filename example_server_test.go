@@ -102,3 +102,22 @@ type exampleT struct{}
 
 func (*exampleT) Helper()                           {}
 func (*exampleT) Fatalf(format string, args ...any) { log.Fatalf(format, args...) }
+
+// The admin page for people, mounted beside the admin API it drives.
+func ExampleServer_AdminPage() {
+	ts := keyturn.NewTestServer(&exampleT{})
+	mux := http.NewServeMux()
+	mux.Handle("/", ts.Handler())
+	mux.Handle("/v1/api_keys", ts.Admin())
+	mux.Handle("/v1/api_keys/", ts.Admin())
+	mux.Handle("/admin", ts.AdminPage("/admin"))
+	mux.Handle("/admin/", ts.AdminPage("/admin"))
+
+	rec := httptest.NewRecorder()
+	mux.ServeHTTP(rec, httptest.NewRequest("GET", "/admin", nil))
+	fmt.Println(rec.Code, rec.Header().Get("Content-Type"))
+	fmt.Println(rec.Header().Get("Content-Security-Policy"))
+	// Output:
+	// 200 text/html; charset=utf-8
+	// default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; connect-src 'self'; form-action 'self'; base-uri 'none'; frame-ancestors 'none'; require-trusted-types-for 'script'; trusted-types 'none'
+}

@@ -3,7 +3,8 @@
 // keys (prefix ds_live) exchanged for RFC 9068 access tokens in each of the
 // four styles of token API it was designed for (a Bearer or JSON API key,
 // username and password, client credentials in JSON, form or Basic),
-// introspection, revocation, metadata, JWKS, an admin API for keys, two demo
+// introspection, revocation, metadata, JWKS, an admin API for keys and the
+// admin page for people over it (http://127.0.0.1:8080/admin), two demo
 // resources behind the middleware, health and readiness checks and
 // Prometheus metrics.
 //

@@ -228,10 +228,10 @@ func (s *server) refuse(w http.ResponseWriter, r *http.Request, e *middleware.Er
 	s.logRefusal(w, r, e)
 }
 
-// routes mounts every endpoint on a new ServeMux: keyturn's OAuth endpoints
-// and key admin API, the demo resources behind its middleware, the health
-// and readiness checks, and /metrics unless it is served elsewhere. Every
-// request goes through the instrumentation (ops.go).
+// routes mounts every endpoint on a new ServeMux: keyturn's OAuth endpoints,
+// key admin API and admin page (/admin), the demo resources behind its
+// middleware, the health and readiness checks, and /metrics unless it is
+// served elsewhere. Every request goes through the instrumentation (ops.go).
 func (s *server) routes(withMetrics bool) http.Handler {
 	return s.instrument(s.mux(withMetrics))
 }
@@ -242,6 +242,9 @@ func (s *server) mux(withMetrics bool) *http.ServeMux {
 	mux.Handle("/", s.Handler())
 	mux.Handle("/v1/api_keys", s.Admin())
 	mux.Handle("/v1/api_keys/", s.Admin())
+	page := s.AdminPage(keyturn.DefaultAdminPagePath) // for people: sign in, then Admin → API Keys
+	mux.Handle(keyturn.DefaultAdminPagePath, page)
+	mux.Handle(keyturn.DefaultAdminPagePath+"/", page)
 	mux.Handle("GET /v1/staff", s.Require("read:users")(http.HandlerFunc(staff)))
 	mux.Handle("GET /v1/participants", s.Require("read:participants")(http.HandlerFunc(participants)))
 	mux.HandleFunc("GET /healthz", healthz)
