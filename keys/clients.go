@@ -119,3 +119,33 @@ func (m *Manager) ReplaceJWKS(ctx context.Context, id string, jwks []byte) (Reco
 	rec.JWKS = canon
 	return recordOf(rec)
 }
+
+// AssertionKeys returns the record and public keys of the private_key_jwt
+// client with the given id, for checking one of its assertions. An unknown
+// id (or one that cannot be a key id) and a key that authenticates with a
+// secret give [ErrInvalidKey]; a revoked client [ErrRevoked] and an
+// expired one [ErrExpired]. Storage failures are returned wrapped.
+func (m *Manager) AssertionKeys(ctx context.Context, id string) (Record, []PublicKey, error) {
+	if len(id) != IDLen || !isBase62(id) {
+		return Record{}, nil, ErrInvalidKey
+	}
+	rec, err := m.store.Key(ctx, id)
+	switch {
+	case errors.Is(err, storage.ErrNotFound):
+		return Record{}, nil, ErrInvalidKey
+	case err != nil:
+		return Record{}, nil, fmt.Errorf("keyturn/keys: looking up key %s: %w", id, err)
+	case rec.AuthMethod != storage.AuthPrivateKeyJWT || rec.ID != id:
+		return Record{}, nil, ErrInvalidKey
+	case !rec.RevokedAt.IsZero():
+		return Record{}, nil, ErrRevoked
+	case !rec.ExpiresAt.IsZero() && !m.now().Before(rec.ExpiresAt):
+		return Record{}, nil, ErrExpired
+	}
+	pubs, _, err := ParseJWKS(rec.JWKS)
+	if err != nil {
+		return Record{}, nil, fmt.Errorf("keyturn/keys: the stored keys of %s: %w", id, err)
+	}
+	out, err := recordOf(rec)
+	return out, pubs, err
+}
