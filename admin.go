@@ -202,7 +202,8 @@ type createRequest struct {
 	name, scope string
 	lifetime    int64
 	expiresAt   int64 // 0: never
-	clientParams      // token_endpoint_auth_method, jwks, resources (admin_clients.go)
+
+	clientParams // token_endpoint_auth_method, jwks, resources (admin_clients.go)
 }
 
 // readCreate reads the body of POST /v1/api_keys with oauthreq's strict
