@@ -41,7 +41,7 @@ func TestPrivateKeyJWTAndResources(t *testing.T) {
 
 	pub, priv, _ := ed25519.GenerateKey(rand.Reader)
 	jwks := `{"keys":[{"kty":"OKP","crv":"Ed25519","kid":"k1","x":"` + base64.RawURLEncoding.EncodeToString(pub) + `"}]}`
-	r := call(t, "POST", base+"/v1/api_keys", exchange(t, base, admin, "write:api_keys"),
+	r := call(t, "POST", base+"/v1/api_keys", exchange(t, base, admin, "write:api_keys read:users"),
 		`{"name":"billing","scope":"read:users","token_endpoint_auth_method":"private_key_jwt","jwks":`+jwks+`}`)
 	if r.status != http.StatusCreated || r.body["key"] != nil || r.body["client_secret"] != nil {
 		t.Fatalf("create: %d %s", r.status, r.raw)
