@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/url"
 	"slices"
+	"sync"
 	"unicode/utf8"
 
 	"github.com/keyturn/keyturn/storage"
@@ -142,10 +143,44 @@ func (m *Manager) AssertionKeys(ctx context.Context, id string) (Record, []Publi
 	case !rec.ExpiresAt.IsZero() && !m.now().Before(rec.ExpiresAt):
 		return Record{}, nil, ErrExpired
 	}
-	pubs, _, err := ParseJWKS(rec.JWKS)
+	pubs, err := m.jwks.parse(rec.JWKS)
 	if err != nil {
 		return Record{}, nil, fmt.Errorf("keyturn/keys: the stored keys of %s: %w", id, err)
 	}
 	out, err := recordOf(rec)
 	return out, pubs, err
+}
+
+// maxParsedJWKS bounds the key sets a Manager keeps parsed.
+const maxParsedJWKS = 1024
+
+// jwksCache keeps the keys of stored JWK sets, parsed, by the set's bytes:
+// a set that changes is another entry, so that nothing here goes stale.
+// It forgets everything when full. The zero value is ready to use.
+type jwksCache struct {
+	mu sync.Mutex
+	m  map[string][]PublicKey
+}
+
+// parse returns the keys of the stored set jwks, parsing it at most once
+// while it is remembered. The slice is the caller's; the keys are shared
+// and never modified.
+func (c *jwksCache) parse(jwks []byte) ([]PublicKey, error) {
+	c.mu.Lock()
+	pubs, ok := c.m[string(jwks)]
+	c.mu.Unlock()
+	if ok {
+		return slices.Clone(pubs), nil
+	}
+	pubs, _, err := ParseJWKS(jwks)
+	if err != nil {
+		return nil, err
+	}
+	c.mu.Lock()
+	if c.m == nil || len(c.m) >= maxParsedJWKS {
+		c.m = make(map[string][]PublicKey)
+	}
+	c.m[string(jwks)] = pubs
+	c.mu.Unlock()
+	return slices.Clone(pubs), nil
 }

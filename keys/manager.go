@@ -111,6 +111,8 @@ type Manager struct {
 	dummy           []byte // a hash no presented key matches
 	// verify is hasher.verifyPair, a seam for tests.
 	verify func(k Key, cur, prev []byte) (okCur, okPrev int)
+	// jwks remembers parsed client key sets (clients.go).
+	jwks jwksCache
 }
 
 // NewManager validates c and returns a Manager.
