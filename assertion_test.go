@@ -672,16 +672,17 @@ func TestAdminPrivateKeyJWTClient(t *testing.T) {
 	}
 }
 
-// Metadata lists private_key_jwt and the allow-listed algorithms, never
-// none or an HMAC.
-func TestMetadataPrivateKeyJWT(t *testing.T) {
+// MD-07, MD-08: a Server's metadata lists private_key_jwt (which works:
+// TOK-63) with the allow-listed algorithms, never none or an HMAC.
+func TestMD08_PrivateKeyJWTAlgorithms(t *testing.T) {
 	s := newServer(t)
 	_, md := decode(t, s.do(httptest.NewRequest("GET", "/.well-known/oauth-authorization-server", nil)))
 	for _, ep := range []string{"token_endpoint", "introspection_endpoint", "revocation_endpoint"} {
 		if !strings.Contains(asJSON(md[ep+"_auth_methods_supported"]), `"private_key_jwt"`) {
 			t.Errorf("%s_auth_methods_supported = %v", ep, md[ep+"_auth_methods_supported"])
 		}
-		if got := asJSON(md[ep+"_auth_signing_alg_values_supported"]); got != `["EdDSA","ES256","RS256","PS256"]` {
+		got := asJSON(md[ep+"_auth_signing_alg_values_supported"])
+		if got != `["EdDSA","ES256","RS256","PS256"]` || strings.Contains(got, "none") || strings.Contains(got, `"HS`) {
 			t.Errorf("%s_auth_signing_alg_values_supported = %s", ep, got)
 		}
 	}
