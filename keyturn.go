@@ -70,7 +70,9 @@ const UserOwnerPrefix = "user:"
 // styles of token API differ only in Methods, Users, CreatedAt and the
 // paths (see the package documentation).
 type Config struct {
-	// Store keeps everything. Required.
+	// Store keeps everything. Required. A Store that also implements
+	// storage.ReplayStore (memory and sqlstore do) enables private_key_jwt
+	// clients; over one that does not, client assertions are refused.
 	Store Store
 
 	// Issuer is the authorization server's issuer identifier (RFC 8414),
