@@ -47,8 +47,9 @@ type PublicKey struct {
 }
 
 // ParseJWKS parses a client's public JSON Web Key Set (RFC 7517 §5):
-// strict JSON of at most MaxJWKSSize bytes (no member twice in an object)
-// with a "keys" array of 1 to MaxJWKSKeys keys, each an EC P-256, OKP
+// strict JSON of at most MaxJWKSSize bytes (no member twice in the set or
+// a key, at most 32 members in either, nesting at most 16 deep) with a
+// "keys" array of 1 to MaxJWKSKeys keys, each an EC P-256, OKP
 // Ed25519 or RSA key of at least MinRSABits bits with a kid unique in the
 // set. A key may not hold private or symmetric material (d, p, q, dp, dq,
 // qi, oth, k; kty "oct"), "use" other than "sig", key_ops, certificates or
@@ -59,6 +60,9 @@ type PublicKey struct {
 func ParseJWKS(data []byte) ([]PublicKey, []byte, error) {
 	if len(data) > MaxJWKSSize {
 		return nil, nil, fmt.Errorf("%w: larger than %d bytes", ErrInvalidJWKS, MaxJWKSSize)
+	}
+	if tooDeep(data) {
+		return nil, nil, fmt.Errorf("%w: nested more than %d levels", ErrInvalidJWKS, maxJWKSDepth)
 	}
 	if !utf8.Valid(data) || !json.Valid(data) {
 		return nil, nil, fmt.Errorf("%w: not JSON", ErrInvalidJWKS)
@@ -226,46 +230,110 @@ func fixedB64(s string, n int) ([]byte, error) {
 	return b, nil
 }
 
-// uniqueMembers walks the JSON document data (already valid) and refuses
-// an object that holds a member twice (RFC 7517 §4, JW-09): two readers of
-// such a document may see different keys.
+// maxJWKSDepth bounds how deeply a JWK set may nest arrays and objects (a
+// set needs 3 levels), so that parsing one costs memory linear in its size
+// with a small constant.
+const maxJWKSDepth = 16
+
+// maxJWKMembers bounds the members of the set's object and of each key
+// (a key needs at most 8).
+const maxJWKMembers = 32
+
+// tooDeep reports whether data nests arrays and objects more than
+// maxJWKSDepth deep, counting brackets outside strings; it does not
+// otherwise check that data is JSON.
+func tooDeep(data []byte) bool {
+	depth, inString, escaped := 0, false, false
+	for _, c := range data {
+		switch {
+		case inString:
+			switch {
+			case escaped:
+				escaped = false
+			case c == '\\':
+				escaped = true
+			case c == '"':
+				inString = false
+			}
+		case c == '"':
+			inString = true
+		case c == '[' || c == '{':
+			if depth++; depth > maxJWKSDepth {
+				return true
+			}
+		case c == ']' || c == '}':
+			depth--
+		}
+	}
+	return false
+}
+
+// uniqueMembers refuses a set in which an object that matters holds a
+// member twice (RFC 7517 §4, JW-09): two readers of such a document may see
+// different keys. It reads the top-level object and the objects of its
+// "keys" array, at most MaxJWKSKeys of them with at most maxJWKMembers
+// members each, member names only; every other
+// value is skipped whole, so that its cost does not grow with the tokens
+// it holds. data is valid JSON; a document of another shape is left to the
+// caller to refuse.
 func uniqueMembers(data []byte) error {
+	errRepeated := fmt.Errorf("%w: a member is repeated", ErrInvalidJWKS)
+	errTooMany := fmt.Errorf("%w: want 1 to %d keys", ErrInvalidJWKS, MaxJWKSKeys)
+	errShape := errors.New("not the shape of a JWK set") // the caller refuses it
+	errMembers := fmt.Errorf("%w: an object has more than %d members", ErrInvalidJWKS, maxJWKMembers)
 	dec := json.NewDecoder(bytes.NewReader(data))
-	type frame struct {
-		obj   bool
-		names map[string]bool
-		key   bool // the next token of an object is a member name
-	}
-	var stack []frame
-	for {
-		tok, err := dec.Token()
-		if err != nil {
-			return nil // the end: data is valid JSON
-		}
-		if n := len(stack); n > 0 && stack[n-1].obj {
-			top := &stack[n-1]
-			if d, ok := tok.(json.Delim); ok && d == '}' {
-				stack = stack[:n-1]
-				continue
+	var skip json.RawMessage
+	skipValue := func(string) error { return dec.Decode(&skip) }
+	// members reads the members of an object whose '{' was read, calling
+	// value for each after its name.
+	members := func(value func(name string) error) error {
+		seen := map[string]bool{}
+		for dec.More() {
+			if len(seen) == maxJWKMembers {
+				return errMembers
 			}
-			if top.key {
-				name, _ := tok.(string)
-				if top.names[name] {
-					return fmt.Errorf("%w: a member is repeated", ErrInvalidJWKS)
-				}
-				top.names[name] = true
-				top.key = false
-				continue
+			tok, err := dec.Token()
+			if err != nil {
+				return err
 			}
-			top.key = true
+			name, _ := tok.(string)
+			if seen[name] {
+				return errRepeated
+			}
+			seen[name] = true
+			if err := value(name); err != nil {
+				return err
+			}
 		}
-		switch tok {
-		case json.Delim('{'):
-			stack = append(stack, frame{obj: true, names: map[string]bool{}, key: true})
-		case json.Delim('['):
-			stack = append(stack, frame{})
-		case json.Delim(']'):
-			stack = stack[:len(stack)-1]
-		}
+		_, err := dec.Token() // '}'
+		return err
 	}
+	if tok, err := dec.Token(); err != nil || tok != json.Delim('{') {
+		return nil
+	}
+	err := members(func(name string) error {
+		if name != "keys" {
+			return skipValue(name)
+		}
+		if tok, err := dec.Token(); err != nil || tok != json.Delim('[') {
+			return errShape
+		}
+		for n := 1; dec.More(); n++ {
+			if n > MaxJWKSKeys {
+				return errTooMany
+			}
+			if tok, err := dec.Token(); err != nil || tok != json.Delim('{') {
+				return errShape
+			}
+			if err := members(skipValue); err != nil {
+				return err
+			}
+		}
+		_, err := dec.Token() // ']'
+		return err
+	})
+	if errors.Is(err, ErrInvalidJWKS) {
+		return err
+	}
+	return nil
 }

@@ -11,9 +11,11 @@ import (
 	"encoding/json"
 	"errors"
 	"math/big"
+	"strconv"
 	"strings"
 	"testing"
 
+	"github.com/keyturn/keyturn/internal/costtest"
 	"github.com/keyturn/keyturn/keys"
 	"github.com/keyturn/keyturn/scope"
 	"github.com/keyturn/keyturn/storage"
@@ -157,6 +159,8 @@ func TestParseJWKSRefuses(t *testing.T) {
 		{"alg HS256", set(with(jwkRSA("a", rsaKey), "alg", "HS256"))},
 		{"kid not a string", set(with(jwkEd("a"), "kid", 7))},
 		{"padded base64", set(with(jwkEd("a"), "x", b64(edKey.Public().(ed25519.PublicKey))+"="))},
+		{"too deep", []byte(`{"keys":[{"kty":"OKP","crv":"Ed25519","kid":"a","x":"` + b64(edKey.Public().(ed25519.PublicKey)) + `","ext":` + strings.Repeat("[", 20) + strings.Repeat("]", 20) + `}]}`)},
+		{"too many members", []byte(`{"keys":[{"kty":"OKP","crv":"Ed25519","kid":"a","x":"` + b64(edKey.Public().(ed25519.PublicKey)) + `"` + manyMembers(40) + `}]}`)},
 		{"even RSA exponent", set(with(jwkRSA("a", rsaKey), "e", b64([]byte{1, 0, 0})))},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -170,6 +174,14 @@ func TestParseJWKSRefuses(t *testing.T) {
 			}
 		})
 	}
+}
+
+func manyMembers(n int) string {
+	var b strings.Builder
+	for i := range n {
+		b.WriteString(`,"m` + strconv.Itoa(i) + `":0`)
+	}
+	return b.String()
 }
 
 func TestCheckResource(t *testing.T) {
@@ -292,12 +304,54 @@ func (s *racingStore) ReplaceKeyJWKS(ctx context.Context, id string, old, next [
 	return s.Store.ReplaceKeyJWKS(ctx, id, old, next)
 }
 
+// jwksCost bounds what parsing a JWK set may allocate: 32 bytes per input
+// byte and 32 KiB whatever the input, about five times the most the hostile
+// sets of TestParseJWKSCost were measured to cost (5 per byte).
+var jwksCost = costtest.Bound{PerByte: 32, Fixed: 32 << 10}
+
+// ParseJWKS costs memory linear in its input, however the input is made:
+// deep or long arrays, many small values, many members in one key.
+func TestParseJWKSCost(t *testing.T) {
+	n := keys.MaxJWKSSize - 32
+	var members strings.Builder
+	for i := 0; members.Len() < n-64; i++ {
+		if i > 0 {
+			members.WriteByte(',')
+		}
+		members.WriteString(`"m` + strconv.Itoa(i) + `":0`)
+	}
+	for name, in := range map[string]string{
+		"numbers":          `{"x":[` + strings.Repeat("0,", n/2-10) + `0]}`,
+		"objects":          `{"x":[` + strings.Repeat("{},", n/3-10) + `{}]}`,
+		"strings":          `{"x":[` + strings.Repeat(`"",`, n/3-10) + `""]}`,
+		"nested":           `{"x":` + strings.Repeat("[", n/2-10) + strings.Repeat("]", n/2-10) + `}`,
+		"members in a key": `{"keys":[{` + members.String() + `}]}`,
+		"many keys":        `{"keys":[` + strings.Repeat(`{"kty":"OKP"},`, n/15-10) + `{}]}`,
+	} {
+		if len(in) > keys.MaxJWKSSize {
+			t.Fatalf("%s: %d bytes", name, len(in))
+		}
+		if cost, ok := jwksCost.Check(len(in), func() func() { return func() { keys.ParseJWKS([]byte(in)) } }); !ok {
+			t.Errorf("%s: %d bytes allocated %s, want at most %d B", name, len(in), cost, jwksCost.Bytes(len(in)))
+		}
+	}
+}
+
 func FuzzParseJWKS(f *testing.F) {
 	f.Add(set(jwkEd("a"), jwkEC("b"), jwkRSA("c", rsaKey)))
 	f.Add([]byte(`{"keys":[{"kty":"oct","kid":"a","k":"AAAA"}]}`))
 	f.Add([]byte(`{"keys":[{"kty":"EC","crv":"P-256","kid":"a","x":"","y":""}],"keys":[]}`))
 	f.Fuzz(func(t *testing.T, data []byte) {
-		got, canon, err := keys.ParseJWKS(data)
+		var (
+			got   []keys.PublicKey
+			canon []byte
+			err   error
+		)
+		if cost, ok := jwksCost.Check(len(data), func() func() {
+			return func() { got, canon, err = keys.ParseJWKS(data) }
+		}); !ok {
+			t.Fatalf("%d bytes allocated %s, want at most %d B", len(data), cost, jwksCost.Bytes(len(data)))
+		}
 		if err != nil {
 			if !errors.Is(err, keys.ErrInvalidJWKS) {
 				t.Fatalf("error %v does not wrap ErrInvalidJWKS", err)
