@@ -28,38 +28,44 @@ import (
 // (memory ReplayStore), mint and sign the token. Each assertion is used
 // once; they are signed ahead, off the clock.
 func BenchmarkExchangePrivateKeyJWT(b *testing.B) {
-	srv, err := New(context.Background(), Config{
-		Store: memory.New(), Issuer: testIssuer, KeyPrefix: "ds_live", Pepper: []byte(benchPepper),
-		Algorithm: token.EdDSA, Logger: slog.New(slog.DiscardHandler),
-	})
-	if err != nil {
-		b.Fatal(err)
-	}
-	set := scope.MustParse("read:users read:participants")
-	secretKey, _, err := srv.Keys().Create(context.Background(), keys.CreateParams{Name: "s", Scope: set}, set)
-	if err != nil {
-		b.Fatal(err)
-	}
-	_, rec, err := srv.Keys().Create(context.Background(), keys.CreateParams{Name: "pk", Scope: set, JWKS: clientJWKS()}, set)
-	if err != nil {
-		b.Fatal(err)
-	}
-	id := rec.ID
-	h := srv.Handler()
-	w := &discardWriter{h: http.Header{}}
-	serve := func(b *testing.B, body string, hdr ...string) {
-		r := httptest.NewRequest(http.MethodPost, "https://as.test/oauth/token", strings.NewReader(body))
-		r.Header.Set("Content-Type", formType)
-		for i := 0; i < len(hdr); i += 2 {
-			r.Header.Set(hdr[i], hdr[i+1])
+	// Each sub-benchmark has a server of its own, so that the assertion ids
+	// one remembers do not weigh on the next.
+	setup := func(b *testing.B) (keys.Key, string, func(*testing.B, string, ...string)) {
+		srv, err := New(context.Background(), Config{
+			Store: memory.New(), Issuer: testIssuer, KeyPrefix: "ds_live", Pepper: []byte(benchPepper),
+			Algorithm: token.EdDSA, Logger: slog.New(slog.DiscardHandler),
+		})
+		if err != nil {
+			b.Fatal(err)
 		}
-		clear(w.h)
-		h.ServeHTTP(w, r)
-		if w.status != http.StatusOK {
-			b.Fatalf("status %d", w.status)
+		set := scope.MustParse("read:users read:participants")
+		secretKey, _, err := srv.Keys().Create(context.Background(), keys.CreateParams{Name: "s", Scope: set}, set)
+		if err != nil {
+			b.Fatal(err)
 		}
+		_, rec, err := srv.Keys().Create(context.Background(), keys.CreateParams{Name: "pk", Scope: set, JWKS: clientJWKS()}, set)
+		if err != nil {
+			b.Fatal(err)
+		}
+		id := rec.ID
+		h := srv.Handler()
+		w := &discardWriter{h: http.Header{}}
+		serve := func(b *testing.B, body string, hdr ...string) {
+			r := httptest.NewRequest(http.MethodPost, "https://as.test/oauth/token", strings.NewReader(body))
+			r.Header.Set("Content-Type", formType)
+			for i := 0; i < len(hdr); i += 2 {
+				r.Header.Set(hdr[i], hdr[i+1])
+			}
+			clear(w.h)
+			h.ServeHTTP(w, r)
+			if w.status != http.StatusOK {
+				b.Fatalf("status %d", w.status)
+			}
+		}
+		return secretKey, id, serve
 	}
 	b.Run("method=client_secret_basic", func(b *testing.B) {
+		secretKey, _, serve := setup(b)
 		b.ReportAllocs()
 		auth := basicAuth(secretKey.ID(), secretKey.ClientSecret())
 		for b.Loop() {
@@ -78,30 +84,31 @@ func BenchmarkExchangePrivateKeyJWT(b *testing.B) {
 		if err != nil {
 			b.Fatal(err)
 		}
-		var pool []string
-		n := 0
-		next := func(b *testing.B) string {
-			if len(pool) == 0 {
-				b.StopTimer()
-				exp := time.Now().Add(2 * time.Minute).Unix()
-				for range 2000 {
-					n++
-					claims, _ := json.Marshal(map[string]any{"iss": id, "sub": id, "aud": testIssuer, "exp": exp, "jti": "bench-" + string(tc.alg) + "-" + strconv.Itoa(n)})
-					jws, err := signer.Sign(claims)
-					if err != nil {
-						b.Fatal(err)
-					}
-					s, _ := jws.CompactSerialize()
-					pool = append(pool, url.Values{"grant_type": {"client_credentials"},
-						"client_assertion_type": {ClientAssertionType}, "client_assertion": {s}}.Encode())
-				}
-				b.StartTimer()
-			}
-			body := pool[len(pool)-1]
-			pool = pool[:len(pool)-1]
-			return body
-		}
 		b.Run("method=private_key_jwt/alg="+string(tc.alg), func(b *testing.B) {
+			_, id, serve := setup(b)
+			var pool []string
+			n := 0
+			next := func(b *testing.B) string {
+				if len(pool) == 0 {
+					b.StopTimer()
+					exp := time.Now().Add(2 * time.Minute).Unix()
+					for range 2000 {
+						n++
+						claims, _ := json.Marshal(map[string]any{"iss": id, "sub": id, "aud": testIssuer, "exp": exp, "jti": "bench-" + string(tc.alg) + "-" + strconv.Itoa(n)})
+						jws, err := signer.Sign(claims)
+						if err != nil {
+							b.Fatal(err)
+						}
+						s, _ := jws.CompactSerialize()
+						pool = append(pool, url.Values{"grant_type": {"client_credentials"},
+							"client_assertion_type": {ClientAssertionType}, "client_assertion": {s}}.Encode())
+					}
+					b.StartTimer()
+				}
+				body := pool[len(pool)-1]
+				pool = pool[:len(pool)-1]
+				return body
+			}
 			b.ReportAllocs()
 			for b.Loop() {
 				serve(b, next(b))
