@@ -687,3 +687,32 @@ func TestMD08_PrivateKeyJWTAlgorithms(t *testing.T) {
 		}
 	}
 }
+
+// A private_key_jwt client's keys replaced in this process stop
+// authenticating here as soon as ReplaceJWKS returns, whatever the key
+// cache's age; the new ones work at once.
+func TestKeyCacheLocalJWKSReplacement(t *testing.T) {
+	s := newServer(t, func(c *Config) {
+		c.Changes = silent{}
+		c.KeyCacheMaxAge = time.Hour
+	})
+	id := s.pkClient(t, clientJWKS())
+	for range 2 {
+		if status, body, _ := s.postForm(t, "/oauth/token", assertionForm(edAssertion(t, claimsFor(id))).Encode()); status != http.StatusOK {
+			t.Fatalf("exchange: %d %v", status, body)
+		}
+	}
+	if s.keyCache == nil || len(s.keyCache.m) != 1 {
+		t.Fatal("the client's record is not cached")
+	}
+	newSet, _ := json.Marshal(map[string]any{"keys": []map[string]string{{"kty": "OKP", "crv": "Ed25519", "kid": "ed", "x": b64u(kAtk.Public().(ed25519.PublicKey))}}})
+	if _, err := s.Keys().ReplaceJWKS(context.Background(), id, newSet); err != nil {
+		t.Fatal(err)
+	}
+	status, body, hdr := s.postForm(t, "/oauth/token", assertionForm(edAssertion(t, claimsFor(id))).Encode())
+	wantRefused(t, status, body, hdr, http.StatusUnauthorized, "invalid_client")
+	a := sign(t, jose.EdDSA, kAtk, map[jose.HeaderKey]any{"kid": "ed"}, claimsFor(id))
+	if status, body, _ := s.postForm(t, "/oauth/token", assertionForm(a).Encode()); status != http.StatusOK {
+		t.Fatalf("the new key: %d %v", status, body)
+	}
+}
