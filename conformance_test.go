@@ -450,10 +450,10 @@ func TestTOK26_BareClientIDBesideBasic(t *testing.T) {
 	wantError(t, e.do(formPost("/token", "grant_type=client_credentials&client_id=cx", cbAuth...)), http.StatusBadRequest, "invalid_request")
 }
 
-// TOK-27 applies only in part: keyturn clients have no registered method
-// (every client may use every enabled secret method), and
-// private_key_jwt is not supported at all, so an assertion is refused as an
-// unsupported method: 401 invalid_client with a Basic challenge.
+// TOK-27: an Endpoint without EndpointConfig.Assertions offers no
+// private_key_jwt, so an assertion is refused as an unsupported method:
+// 401 invalid_client with a Basic challenge. (A Server offers it; the
+// registered-method checks are TestTOK27_RegisteredMethodOnly.)
 func TestTOK27_UnsupportedMethodRefused(t *testing.T) {
 	e := newEndpointEnv(t)
 	body := "grant_type=client_credentials&client_id=cj&client_assertion_type=" +
