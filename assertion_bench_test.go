@@ -2,8 +2,13 @@ package keyturn
 
 import (
 	"context"
+	"crypto/ecdsa"
+	"crypto/ed25519"
+	"crypto/sha256"
+	"encoding/base64"
 	"encoding/json"
 	"log/slog"
+	"math/big"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -26,7 +31,9 @@ import (
 // with ES256: parse the form, parse the assertion and its claims, look up
 // the client and parse its JWK set, verify the signature, record the jti
 // (memory ReplayStore), mint and sign the token. Each assertion is used
-// once; they are signed ahead, off the clock.
+// once; they are signed ahead, off the clock. Beside them, the bare check of
+// an assertion's signature with the standard library (impl=crypto), the
+// floor of what the assertion adds.
 func BenchmarkExchangePrivateKeyJWT(b *testing.B) {
 	// Each sub-benchmark has a server of its own, so that the assertion ids
 	// one remembers do not weigh on the next.
@@ -112,6 +119,31 @@ func BenchmarkExchangePrivateKeyJWT(b *testing.B) {
 			b.ReportAllocs()
 			for b.Loop() {
 				serve(b, next(b))
+			}
+		})
+		// The floor: the bare signature check of one assertion.
+		jws, err := signer.Sign([]byte(`{"iss":"W7p6DXeF6zzybyBN","sub":"W7p6DXeF6zzybyBN","aud":"https://as.test","exp":1,"jti":"x"}`))
+		if err != nil {
+			b.Fatal(err)
+		}
+		compact, _ := jws.CompactSerialize()
+		dot := strings.LastIndexByte(compact, '.')
+		input := []byte(compact[:dot])
+		sig, _ := base64.RawURLEncoding.DecodeString(compact[dot+1:])
+		b.Run("verify/alg="+string(tc.alg)+"/impl=crypto", func(b *testing.B) {
+			b.ReportAllocs()
+			for b.Loop() {
+				ok := false
+				switch k := tc.key.(type) {
+				case ed25519.PrivateKey:
+					ok = ed25519.Verify(k.Public().(ed25519.PublicKey), input, sig)
+				case *ecdsa.PrivateKey:
+					d := sha256.Sum256(input)
+					ok = ecdsa.Verify(&k.PublicKey, d[:], new(big.Int).SetBytes(sig[:32]), new(big.Int).SetBytes(sig[32:]))
+				}
+				if !ok {
+					b.Fatal("the signature does not verify")
+				}
 			}
 		})
 	}
