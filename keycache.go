@@ -3,8 +3,6 @@ package keyturn
 import (
 	"bytes"
 	"context"
-	"errors"
-	"fmt"
 	"slices"
 	"sync"
 	"time"
@@ -128,21 +126,20 @@ func (c *keyCache) flush() {
 func cloneKey(k storage.Key) storage.Key {
 	k.Scope = slices.Clone(k.Scope)
 	k.SecretHash = bytes.Clone(k.SecretHash)
-	k.JWKS = bytes.Clone(k.JWKS)
-	k.Resources = slices.Clone(k.Resources)
 	return k
 }
 
-// ReplaceKeyJWKS implements storage.KeyJWKSReplacer when the store does,
-// and forgets the key, so that a private_key_jwt client's replaced public
-// keys stop authenticating in this process as soon as it returns. A store
-// without it gives an error wrapping errors.ErrUnsupported.
-func (c *keyCache) ReplaceKeyJWKS(ctx context.Context, id string, old, next []byte) (bool, error) {
-	r, ok := c.KeyStore.(storage.KeyJWKSReplacer)
-	if !ok {
-		return false, fmt.Errorf("keyturn: the store cannot replace a client's keys: %w", errors.ErrUnsupported)
-	}
-	swapped, err := r.ReplaceKeyJWKS(ctx, id, old, next)
-	c.forget(id) // even on error: the write may have happened
+// cachedJWKSReplacer replaces a private_key_jwt client's keys through the
+// store's replacer and then forgets the client's cached record, so that
+// replaced keys stop authenticating in this process as soon as it returns.
+type cachedJWKSReplacer struct {
+	r     storage.KeyJWKSReplacer
+	cache *keyCache
+}
+
+// ReplaceKeyJWKS implements storage.KeyJWKSReplacer.
+func (c cachedJWKSReplacer) ReplaceKeyJWKS(ctx context.Context, id string, old, next []byte) (bool, error) {
+	swapped, err := c.r.ReplaceKeyJWKS(ctx, id, old, next)
+	c.cache.forget(id) // even on error: the write may have happened
 	return swapped, err
 }

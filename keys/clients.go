@@ -80,9 +80,9 @@ func clientParams(p CreateParams) ([]byte, []string, error) {
 // key with a secret, or an invalid set, [ErrInvalidParams]. A missing key
 // is an error wrapping [storage.ErrNotFound]. The replacement is a
 // compare-and-swap ([storage.KeyJWKSReplacer]): of two replacements at
-// once, one takes effect and the other gives [ErrConflict]. A Store that
-// does not implement storage.KeyJWKSReplacer gives an error wrapping
-// errors.ErrUnsupported.
+// once, one takes effect and the other gives [ErrConflict]. Without a
+// replacer (Config.JWKSReplacer, or a Store that implements
+// storage.KeyJWKSReplacer) it gives an error wrapping errors.ErrUnsupported.
 func (m *Manager) ReplaceJWKS(ctx context.Context, id string, jwks []byte) (Record, error) {
 	_, canon, err := ParseJWKS(jwks)
 	if err != nil {
@@ -91,8 +91,7 @@ func (m *Manager) ReplaceJWKS(ctx context.Context, id string, jwks []byte) (Reco
 	if len(id) != IDLen || !isBase62(id) {
 		return Record{}, fmt.Errorf("keyturn/keys: no such key: %w", storage.ErrNotFound)
 	}
-	replacer, ok := m.store.(storage.KeyJWKSReplacer)
-	if !ok {
+	if m.replacer == nil {
 		return Record{}, fmt.Errorf("keyturn/keys: the store cannot replace a client's keys: %w", errors.ErrUnsupported)
 	}
 	rec, err := m.store.Key(ctx, id)
@@ -107,7 +106,7 @@ func (m *Manager) ReplaceJWKS(ctx context.Context, id string, jwks []byte) (Reco
 	case rec.AuthMethod != storage.AuthPrivateKeyJWT:
 		return Record{}, fmt.Errorf("%w: the key authenticates with a secret; rotate it instead", ErrInvalidParams)
 	}
-	swapped, err := replacer.ReplaceKeyJWKS(ctx, id, rec.JWKS, canon)
+	swapped, err := m.replacer.ReplaceKeyJWKS(ctx, id, rec.JWKS, canon)
 	if err != nil {
 		return Record{}, fmt.Errorf("keyturn/keys: replacing the keys of %s: %w", id, err)
 	}

@@ -94,6 +94,10 @@ type Config struct {
 	Now func() time.Time
 	// Rand is the source of key ids and secrets; nil means crypto/rand.
 	Rand io.Reader
+	// JWKSReplacer replaces the keys of private_key_jwt clients
+	// ([Manager.ReplaceJWKS]). Nil means Store, if it implements
+	// storage.KeyJWKSReplacer; otherwise their keys cannot be replaced.
+	JWKSReplacer storage.KeyJWKSReplacer
 }
 
 // Manager creates, authenticates, lists and revokes API keys kept in a
@@ -113,6 +117,9 @@ type Manager struct {
 	verify func(k Key, cur, prev []byte) (okCur, okPrev int)
 	// jwks remembers parsed client key sets (clients.go).
 	jwks jwksCache
+	// replacer is Config.JWKSReplacer, or Store's (clients.go); nil if
+	// neither.
+	replacer storage.KeyJWKSReplacer
 }
 
 // NewManager validates c and returns a Manager.
@@ -133,6 +140,9 @@ func NewManager(c Config) (*Manager, error) {
 		revoker: c.Revoker,
 		now:     c.Now,
 		rand:    c.Rand,
+	}
+	if m.replacer = c.JWKSReplacer; m.replacer == nil {
+		m.replacer, _ = c.Store.(storage.KeyJWKSReplacer)
 	}
 	if m.hasher == nil {
 		m.hasher = new(Hasher)
