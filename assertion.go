@@ -18,6 +18,7 @@ import (
 
 	"github.com/keyturn/keyturn/internal/oauthreq"
 	"github.com/keyturn/keyturn/keys"
+	"github.com/keyturn/keyturn/storage"
 )
 
 // Client assertions (RFC 7523 §2.2, private_key_jwt).
@@ -331,4 +332,19 @@ func (e *Endpoint) configureClients(cfg EndpointConfig) error {
 		}
 	}
 	return nil
+}
+
+// cachedJWKSReplacer replaces a private_key_jwt client's keys through the
+// store's replacer and then forgets (keycache.go) the client's cached record, so that
+// replaced keys stop authenticating in this process as soon as it returns.
+type cachedJWKSReplacer struct {
+	r     storage.KeyJWKSReplacer
+	cache *keyCache
+}
+
+// ReplaceKeyJWKS implements storage.KeyJWKSReplacer.
+func (c cachedJWKSReplacer) ReplaceKeyJWKS(ctx context.Context, id string, old, next []byte) (bool, error) {
+	swapped, err := c.r.ReplaceKeyJWKS(ctx, id, old, next)
+	c.cache.forget(id) // even on error: the write may have happened
+	return swapped, err
 }

@@ -128,18 +128,3 @@ func cloneKey(k storage.Key) storage.Key {
 	k.SecretHash = bytes.Clone(k.SecretHash)
 	return k
 }
-
-// cachedJWKSReplacer replaces a private_key_jwt client's keys through the
-// store's replacer and then forgets the client's cached record, so that
-// replaced keys stop authenticating in this process as soon as it returns.
-type cachedJWKSReplacer struct {
-	r     storage.KeyJWKSReplacer
-	cache *keyCache
-}
-
-// ReplaceKeyJWKS implements storage.KeyJWKSReplacer.
-func (c cachedJWKSReplacer) ReplaceKeyJWKS(ctx context.Context, id string, old, next []byte) (bool, error) {
-	swapped, err := c.r.ReplaceKeyJWKS(ctx, id, old, next)
-	c.cache.forget(id) // even on error: the write may have happened
-	return swapped, err
-}
