@@ -348,3 +348,17 @@ func (c cachedJWKSReplacer) ReplaceKeyJWKS(ctx context.Context, id string, old, 
 	c.cache.forget(id) // even on error: the write may have happened
 	return swapped, err
 }
+
+// jwksReplacer is how New's keys.Manager replaces the keys of
+// private_key_jwt clients: through st, if it can, and then forgetting the
+// client's cached record when there is a key cache. Nil if st cannot.
+func (s *Server) jwksReplacer(st Store) storage.KeyJWKSReplacer {
+	r, ok := st.(storage.KeyJWKSReplacer)
+	switch {
+	case !ok:
+		return nil
+	case s.keyCache != nil:
+		return cachedJWKSReplacer{r, s.keyCache}
+	}
+	return r
+}

@@ -346,19 +346,14 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 		return nil, err
 	}
 	var keyStore storage.KeyStore = cfg.Store
-	// private_key_jwt clients' keys are replaced through the store (and
-	// forgotten by the cache); see keycache.go.
-	replacer, _ := cfg.Store.(storage.KeyJWKSReplacer)
 	if maxAge := orDuration(cfg.KeyCacheMaxAge, DefaultKeyCacheMaxAge); cfg.Changes != nil && maxAge > 0 {
 		s.keyCache = newKeyCache(cfg.Store, maxAge, keyCacheSize)
 		keyStore = s.keyCache
-		if replacer != nil {
-			replacer = cachedJWKSReplacer{replacer, s.keyCache}
-		}
 	}
 	if s.keys, err = keys.NewManager(keys.Config{
 		Store: keyStore, Hasher: keys.NewHasher(cfg.Pepper), Prefix: cfg.KeyPrefix,
-		Revoker: s.revs, Now: cfg.Now, Rand: cfg.Rand, JWKSReplacer: replacer,
+		Revoker: s.revs, Now: cfg.Now, Rand: cfg.Rand,
+		JWKSReplacer: s.jwksReplacer(cfg.Store), // private_key_jwt, assertion.go
 	}); err != nil {
 		return nil, err
 	}
