@@ -210,8 +210,8 @@ type EndpointConfig struct {
 
 	// Assertions, when set, lets its clients authenticate with
 	// private_key_jwt (RFC 7523) at the token, introspection and
-	// revocation endpoints; see assertion.go. Nil means client assertions
-	// are refused (401).
+	// revocation endpoints (see "Clients without secrets" in the package
+	// documentation). Nil means client assertions are refused (401).
 	Assertions AssertionClients
 	// Replay remembers the jti of every accepted assertion until its exp,
 	// so that none is accepted twice, across every process sharing it.
@@ -220,7 +220,8 @@ type EndpointConfig struct {
 
 	// Resources are the resource indicators (RFC 8707) a token request may
 	// name besides the Issuer's audience: absolute URIs without fragment.
-	// Nil means the Issuer's audience only; see resource.go.
+	// Nil means the Issuer's audience only (see "Resource indicators" in
+	// the package documentation).
 	Resources []string
 }
 

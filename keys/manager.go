@@ -206,7 +206,7 @@ type Record struct {
 	LastUsedAt time.Time
 	// AuthMethod is "" for a key that authenticates with its secret, or
 	// storage.AuthPrivateKeyJWT for a client that has no secret and
-	// authenticates with a JWT signed by a key of JWKS (see jwks.go).
+	// authenticates with a JWT signed by a key of JWKS (see [ParseJWKS]).
 	AuthMethod string
 	// JWKS is the canonical public JWK set of a private_key_jwt client
 	// (see [ParseJWKS]), JSON; empty otherwise.
