@@ -90,7 +90,7 @@ type Config struct {
 	// for them has them as its aud instead of Audience, which
 	// [Server.Require] then refuses; introspection accepts every one.
 	// Audience is always one of the server's resources. Nil means
-	// Audience alone. See "Resource indicators" above.
+	// Audience alone. See "Resource indicators" in the package documentation.
 	Resources []string
 
 	// KeyPrefix starts every API key, e.g. "ds_live" (see keys.Generate
