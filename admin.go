@@ -55,7 +55,13 @@ type adminAPI struct {
 //     reads JSON: one object, no member twice (also when escaped), no other
 //     member, nothing after it (400 invalid_request otherwise); null stands
 //     for a member left out. A name holding a control character is refused
-//     (see keys.CreateParams.Name).
+//     (see keys.CreateParams.Name). "resources": [URI, ...] limits the key
+//     to those of the server's resource indicators. With
+//     "token_endpoint_auth_method": "private_key_jwt" and "jwks": {"keys":
+//     [...]} (public keys, see keys.ParseJWKS) the key is a client without
+//     a secret: 201 with its entry and "client_id", no "key" or
+//     "client_secret" (400 if the server's store cannot refuse replayed
+//     assertions).
 //   - GET {AdminPath} (read:api_keys): {"api_keys": [entries]}, every key,
 //     revoked ones included.
 //   - GET {AdminPath}/{id} (read:api_keys): the key's entry; 404 for an
@@ -74,6 +80,9 @@ type adminAPI struct {
 //     "key_revoked" or "key_expired" (the key exists, so not 404, and
 //     rotating cannot bring it back). Of two rotations of one key at once
 //     one succeeds and the other gets 409 "conflict" and changes nothing.
+//     A private_key_jwt client is rotated with {"jwks": {"keys": [...]}}
+//     instead, which replaces its keys: 200 with its entry and
+//     "client_id"; 409 as above.
 //   - DELETE {AdminPath}/{id} (write:api_keys): 204, again 204; 404 for an
 //     unknown id. Every token of the key is refused from the next request on.
 //     Only the key's owner (the key or user whose token created it) or a
