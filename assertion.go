@@ -311,6 +311,7 @@ func (e *Endpoint) checkAssertionClaims(c *assertionClaims, id string, now time.
 // cfg.Resources).
 func (e *Endpoint) configureClients(cfg EndpointConfig) error {
 	e.assertions, e.replay = cfg.Assertions, cfg.Replay
+	e.resourceRequired = cfg.ResourceRequired
 	if e.assertions != nil && e.replay == nil {
 		return errors.New("keyturn: EndpointConfig.Replay is required with Assertions: no assertion is accepted without replay protection")
 	}

@@ -177,8 +177,9 @@
 //     server's or the key's resources, is 400 invalid_target, repeated or
 //     not. No scope maps to a resource, so scopes never make a token's
 //     audience ambiguous (TOK-49) and no resource/scope combination is
-//     refused (TOK-52 does not apply); a resource is never required
-//     (TOK-53 is not offered).
+//     refused (TOK-52 does not apply). A resource is required only with
+//     [Config.ResourceRequired] (TOK-53): then a request without one is
+//     400 invalid_target.
 //   - Client authentication (TOK-22 … TOK-27): malformed Basic credentials
 //     are 401 invalid_client; client_secret_post is supported and
 //     advertised; there are no public clients, so a bare client_id is 401

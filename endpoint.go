@@ -223,6 +223,10 @@ type EndpointConfig struct {
 	// Nil means the Issuer's audience only (see "Resource indicators" in
 	// the package documentation).
 	Resources []string
+	// ResourceRequired refuses a token request that names no resource
+	// (400 invalid_target), so that every token is for an explicitly
+	// chosen resource (RFC 8707 §2.1).
+	ResourceRequired bool
 }
 
 // Endpoint is keyturn's authorization server over HTTP: the token endpoint
@@ -257,6 +261,7 @@ type Endpoint struct {
 	replay             storage.ReplayStore
 	assertionAudiences []string // the aud values an assertion may hold
 	resources          []string // the Issuer's audience, then Resources
+	resourceRequired   bool
 }
 
 // NewEndpoint checks cfg and returns an Endpoint.

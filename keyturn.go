@@ -93,6 +93,10 @@ type Config struct {
 	// Audience alone. See "Resource indicators" in the package documentation.
 	Resources []string
 
+	// ResourceRequired refuses a token request that names no resource
+	// (400 invalid_target) instead of issuing it a token for Audience.
+	ResourceRequired bool
+
 	// KeyPrefix starts every API key, e.g. "ds_live" (see keys.Generate
 	// for what a prefix may hold). Required.
 	KeyPrefix string
@@ -415,6 +419,7 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 		Assertions:       assertions,
 		Replay:           replay,
 		Resources:        cfg.Resources,
+		ResourceRequired: cfg.ResourceRequired,
 		Methods:          cfg.Methods,
 		SplitKey:         clients.SplitKey,
 		Users:            cfg.Users,

@@ -26,9 +26,13 @@ func errInvalidTarget(desc string) *oauthreq.Error {
 // requestedResources checks the resource parameters of a token request,
 // before the client is authenticated: each must be an absolute URI without
 // fragment (TOK-50) and one of the Endpoint's resources (TOK-51). It
-// returns them without repeats; nil when there were none.
+// returns them without repeats; nil when there were none, which
+// EndpointConfig.ResourceRequired refuses (TOK-53).
 func (e *Endpoint) requestedResources(rs []string) ([]string, *oauthreq.Error) {
 	if len(rs) == 0 {
+		if e.resourceRequired {
+			return nil, errInvalidTarget("a resource is required") // TOK-53
+		}
 		return nil, nil
 	}
 	var out []string

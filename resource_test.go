@@ -179,3 +179,23 @@ func TestNewChecksResources(t *testing.T) {
 		}
 	}
 }
+
+// TOK-53: with ResourceRequired, a request that names no resource gets no
+// token (400 invalid_target); one that names a resource does.
+func TestTOK53_ResourceRequired(t *testing.T) {
+	s := newServer(t, func(c *Config) { c.Resources = []string{resourceA}; c.ResourceRequired = true })
+	k := s.rootKey(t, "read:users")
+	if status, body := s.resourceExchange(t, k); status != http.StatusBadRequest || body["error"] != "invalid_target" || body["access_token"] != nil {
+		t.Fatalf("no resource: %d %v", status, body)
+	}
+	for _, r := range []string{resourceA, testIssuer} {
+		if status, body := s.resourceExchange(t, k, r); status != http.StatusOK {
+			t.Fatalf("resource %s: %d %v", r, status, body)
+		}
+	}
+	// Off by default.
+	s = newServer(t)
+	if status, body := s.resourceExchange(t, s.rootKey(t, "read:users")); status != http.StatusOK {
+		t.Fatalf("default: %d %v", status, body)
+	}
+}
