@@ -37,6 +37,8 @@ type adminAPI struct {
 	refuse     func(http.ResponseWriter, *http.Request, *middleware.Error)
 	passwordID string // client_id of password-grant tokens
 	now        func() time.Time
+	assertions bool     // private_key_jwt clients may be created (admin_clients.go)
+	resources  []string // the server's resources, for a key's "resources"
 }
 
 // Admin returns the key admin API, protected by this server's tokens. Keys
@@ -53,7 +55,13 @@ type adminAPI struct {
 //     reads JSON: one object, no member twice (also when escaped), no other
 //     member, nothing after it (400 invalid_request otherwise); null stands
 //     for a member left out. A name holding a control character is refused
-//     (see keys.CreateParams.Name).
+//     (see keys.CreateParams.Name). "resources": [URI, ...] limits the key
+//     to those of the server's resource indicators. With
+//     "token_endpoint_auth_method": "private_key_jwt" and "jwks": {"keys":
+//     [...]} (public keys, see keys.ParseJWKS) the key is a client without
+//     a secret: 201 with its entry and "client_id", no "key" or
+//     "client_secret" (400 if the server's store cannot refuse replayed
+//     assertions).
 //   - GET {AdminPath} (read:api_keys): {"api_keys": [entries]}, every key,
 //     revoked ones included.
 //   - GET {AdminPath}/{id} (read:api_keys): the key's entry; 404 for an
@@ -72,6 +80,9 @@ type adminAPI struct {
 //     "key_revoked" or "key_expired" (the key exists, so not 404, and
 //     rotating cannot bring it back). Of two rotations of one key at once
 //     one succeeds and the other gets 409 "conflict" and changes nothing.
+//     A private_key_jwt client is rotated with {"jwks": {"keys": [...]}}
+//     instead, which replaces its keys: 200 with its entry and
+//     "client_id"; 409 as above.
 //   - DELETE {AdminPath}/{id} (write:api_keys): 204, again 204; 404 for an
 //     unknown id. Every token of the key is refused from the next request on.
 //     Only the key's owner (the key or user whose token created it) or a
@@ -132,6 +143,13 @@ type KeyEntry struct {
 	// LastUsedAt is when a token was last issued for the key, to within
 	// keys.TouchInterval (a minute); left out when it never was.
 	LastUsedAt int64 `json:"last_used_at,omitempty"`
+	// AuthMethod is "private_key_jwt" for a client that authenticates
+	// with a signed JWT instead of a secret; left out for a key with a
+	// secret.
+	AuthMethod string `json:"token_endpoint_auth_method,omitempty"`
+	// Resources are the only resource indicators the key may get tokens
+	// for; left out when it may get them for any of the server's.
+	Resources []string `json:"resources,omitempty"`
 }
 
 // NewKeyEntry returns the entry of rec.
@@ -140,7 +158,7 @@ func NewKeyEntry(rec keys.Record) KeyEntry {
 		ID: rec.ID, Name: rec.Name, Scope: rec.Scope.String(),
 		TokenLifetime: int64(rec.TokenLifetime / time.Second), CreatedAt: rec.CreatedAt.Unix(),
 		Owner: rec.Owner, ExpiresAt: unixOrZero(rec.ExpiresAt), RevokedAt: unixOrZero(rec.RevokedAt),
-		LastUsedAt: unixOrZero(rec.LastUsedAt),
+		LastUsedAt: unixOrZero(rec.LastUsedAt), AuthMethod: rec.AuthMethod, Resources: rec.Resources,
 	}
 }
 
@@ -193,6 +211,8 @@ type createRequest struct {
 	name, scope string
 	lifetime    int64
 	expiresAt   int64 // 0: never
+
+	clientParams // token_endpoint_auth_method, jwks, resources (admin_clients.go)
 }
 
 // readCreate reads the body of POST /v1/api_keys with oauthreq's strict
@@ -225,8 +245,11 @@ func readCreate(w http.ResponseWriter, r *http.Request) (createRequest, error) {
 			if req.expiresAt, err = strconv.ParseInt(v, 10, 64); err != nil || req.expiresAt <= 0 || req.expiresAt > maxExpiresAt {
 				return errors.New("expires_at must be a time in the future, in whole unix seconds")
 			}
+		case "token_endpoint_auth_method", "jwks", "resources":
+			return req.clientParams.read(name, v)
 		default:
-			return errors.New("the body may hold only name, scope, token_lifetime and expires_at")
+			return errors.New("the body may hold only name, scope, token_lifetime, expires_at, " +
+				"token_endpoint_auth_method, jwks and resources")
 		}
 		return nil
 	})
@@ -300,6 +323,10 @@ func (a *adminAPI) create(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
+	if desc := a.clientParams(&p, req.clientParams); desc != "" {
+		badRequest(w, desc)
+		return
+	}
 	key, rec, err := a.keys.Create(r.Context(), p, claims.Scope)
 	switch {
 	case errors.Is(err, keys.ErrScopeExceedsCeiling):
@@ -318,6 +345,10 @@ func (a *adminAPI) create(w http.ResponseWriter, r *http.Request) {
 	}
 	a.log.Info("keyturn: api key created", "id", rec.ID, "by", a.owner(claims), "scope", set.String(),
 		"token_lifetime", lifetime, "expires_at", req.expiresAt)
+	if rec.AuthMethod != "" {
+		writeAdminJSON(w, http.StatusCreated, createdClient{NewKeyEntry(rec), rec.ID}) // no secret exists
+		return
+	}
 	writeAdminJSON(w, http.StatusCreated, NewCreatedKey(key, rec)) // the secret, this once
 }
 
@@ -396,11 +427,6 @@ func (a *adminAPI) refuseChange(w http.ResponseWriter, r *http.Request, verb str
 // concurrent rotation.
 func (a *adminAPI) rotate(w http.ResponseWriter, r *http.Request) {
 	claims, _ := token.FromContext(r.Context())
-	grace, err := readRotate(w, r)
-	if err != nil {
-		badRequest(w, err.Error())
-		return
-	}
 	id := r.PathValue("id")
 	rec, ok := a.lookup(w, r, id, "rotating an api key")
 	if !ok {
@@ -409,6 +435,15 @@ func (a *adminAPI) rotate(w http.ResponseWriter, r *http.Request) {
 	by := a.owner(claims)
 	if !a.mayChange(claims, rec) {
 		a.refuseChange(w, r, "rotate")
+		return
+	}
+	if rec.AuthMethod != "" {
+		a.replaceJWKS(w, r, id, by) // {"jwks": …}, admin_clients.go
+		return
+	}
+	grace, err := readRotate(w, r)
+	if err != nil {
+		badRequest(w, err.Error())
 		return
 	}
 	key, _, err := a.keys.Rotate(r.Context(), id, time.Duration(grace)*time.Second)

@@ -39,6 +39,9 @@ type Client struct {
 	// Owner identifies who created the client, for
 	// [EndpointConfig.Ceiling]. It may be empty.
 	Owner string
+	// Resources, when set, are the only resource indicators (RFC 8707)
+	// the client may get tokens for; empty means any of the Endpoint's.
+	Resources []string
 }
 
 // ClientAuthenticator checks a client_id / client_secret pair. It is how
@@ -109,7 +112,8 @@ func (c *KeyClients) AuthenticateClient(ctx context.Context, clientID, clientSec
 	case err != nil:
 		return Client{}, err
 	}
-	return Client{ID: rec.ID, Scope: rec.Scope, TokenLifetime: rec.TokenLifetime, Owner: rec.Owner}, nil
+	return Client{ID: rec.ID, Scope: rec.Scope, TokenLifetime: rec.TokenLifetime, Owner: rec.Owner,
+		Resources: rec.Resources}, nil
 }
 
 // SplitKey splits a whole API key into its client_id / client_secret pair

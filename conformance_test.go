@@ -255,9 +255,16 @@ func TestTOK12_RepeatedParameters(t *testing.T) {
 // supported yet, so any resource is invalid_target (never invalid_request
 // for the repetition), and every token is for the configured audience.
 func TestTOK13_ResourceMayRepeat(t *testing.T) {
-	e := newEndpointEnv(t)
+	e := newEndpointEnv(t, func(c *EndpointConfig) { c.Resources = []string{"https://api2.test/"} })
 	body := "grant_type=client_credentials&resource=" + url.QueryEscape("https://api.test/") +
 		"&resource=" + url.QueryEscape("https://api2.test/")
+	got := wantToken(t, e, e.do(formPost("/token", body, cbAuth...)))
+	if strings.Join(got.claims.Audience, " ") != "https://api.test/ https://api2.test/" {
+		t.Errorf("aud = %v", got.claims.Audience)
+	}
+	// A resource the server does not know is invalid_target, repeated or
+	// not, never invalid_request.
+	body += "&resource=" + url.QueryEscape("https://api3.test/")
 	wantError(t, e.do(formPost("/token", body, cbAuth...)), http.StatusBadRequest, "invalid_target")
 }
 
@@ -443,10 +450,10 @@ func TestTOK26_BareClientIDBesideBasic(t *testing.T) {
 	wantError(t, e.do(formPost("/token", "grant_type=client_credentials&client_id=cx", cbAuth...)), http.StatusBadRequest, "invalid_request")
 }
 
-// TOK-27 applies only in part: keyturn clients have no registered method
-// (every client may use every enabled secret method), and
-// private_key_jwt is not supported at all, so an assertion is refused as an
-// unsupported method: 401 invalid_client with a Basic challenge.
+// TOK-27: an Endpoint without EndpointConfig.Assertions offers no
+// private_key_jwt, so an assertion is refused as an unsupported method:
+// 401 invalid_client with a Basic challenge. (A Server offers it; the
+// registered-method checks are TestTOK27_RegisteredMethodOnly.)
 func TestTOK27_UnsupportedMethodRefused(t *testing.T) {
 	e := newEndpointEnv(t)
 	body := "grant_type=client_credentials&client_id=cj&client_assertion_type=" +
@@ -912,17 +919,20 @@ func TestTOK47_ScopeClaim(t *testing.T) {
 	}
 }
 
-// TOK-48: without resource the token's aud is the configured audience.
-// Choice: resource indicators are refused (invalid_target, TOK-13) until
-// RFC 8707 support comes, so no token is ever for an audience the host did
-// not configure.
+// TOK-48: without resource the token's aud is the configured audience; a
+// requested resource (one of the server's) becomes the aud, and no token
+// is ever for an audience the host did not configure.
 func TestTOK48_DefaultAudience(t *testing.T) {
 	e := newEndpointEnv(t)
 	got := wantToken(t, e, e.do(formPost("/token", "grant_type=client_credentials", cbAuth...)))
 	if len(got.claims.Audience) != 1 || got.claims.Audience[0] != testAudience {
 		t.Errorf("aud = %v, want [%s]", got.claims.Audience, testAudience)
 	}
-	res := e.do(formPost("/token", "grant_type=client_credentials&resource="+url.QueryEscape(testAudience), cbAuth...))
+	got = wantToken(t, e, e.do(formPost("/token", "grant_type=client_credentials&resource="+url.QueryEscape(testAudience), cbAuth...)))
+	if len(got.claims.Audience) != 1 || got.claims.Audience[0] != testAudience {
+		t.Errorf("aud = %v, want [%s]", got.claims.Audience, testAudience)
+	}
+	res := e.do(formPost("/token", "grant_type=client_credentials&resource="+url.QueryEscape("https://other.test/"), cbAuth...))
 	wantError(t, res, http.StatusBadRequest, "invalid_target")
 }
 

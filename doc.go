@@ -103,6 +103,51 @@
 // username) and remote address, per client id and per remote address
 // ([RateLimiter], or the host's own [Limiter]).
 //
+// # Clients without secrets
+//
+// A key created with a public JSON Web Key Set ([keys.CreateParams].JWKS:
+// 1 to 10 EC P-256, Ed25519 or RSA ≥ 2048-bit public keys, each with a
+// unique kid; no private or symmetric member) is a private_key_jwt client
+// (RFC 7523): it has no secret, and authenticates at the token,
+// introspection and revocation endpoints with
+// client_assertion_type=urn:ietf:params:oauth:client-assertion-type:jwt-bearer
+// and a client_assertion, in a form body only. The assertion is refused,
+// 401 invalid_client whatever the reason (the reason goes to the AuthFailed
+// event, never the assertion), unless it is one compact JWS of at most
+// [MaxAssertionLen] bytes, signed with one of [AssertionAlgorithms] by a
+// key of the client whose type fits the algorithm (the kid's key, or
+// without a kid each fitting key in turn), with no embedded jwk, a typ, if
+// any, of JWT or client-authentication+jwt (so never an access token or a
+// DPoP proof), iss and sub both the client_id, every aud the issuer or the
+// token endpoint URL, exp in the future and at most
+// [MaxAssertionLifetime] ahead and after its iat, iat and nbf not in the
+// future (30 s of skew), and a jti (at most 1 KiB) never accepted before:
+// the jti is remembered in the store's [storage.ReplayStore] until exp,
+// across every process sharing the store, and swept after. [New] offers
+// private_key_jwt only over a Store that implements storage.ReplayStore
+// (memory and sqlstore do); over another, assertions are refused and such
+// clients cannot be created. Failed assertions count against the client
+// (their sub) at the address in the [Limiter], as wrong secrets do.
+//
+// The admin API creates such a client with {"token_endpoint_auth_method":
+// "private_key_jwt", "jwks": {"keys": [...]}}: the 201 body has its
+// client_id and no key or client_secret. Rotating it takes {"jwks": ...}
+// and replaces its keys (compare-and-swap, 409 on a concurrent
+// replacement); the old keys stop authenticating at once in this process,
+// and in others as soon as the store's change notification arrives.
+//
+// # Resource indicators
+//
+// [Config.Resources] are the resource indicators (RFC 8707) the server
+// issues tokens for besides [Config.Audience], which is always one of
+// them. A token request may name some with resource (repeatable); the
+// token's aud is then those, in order, without repeats; without resource
+// it is the Audience, as before. A key created with Resources may get
+// tokens only for those. [Server.Require] and [Server.Verifier] accept
+// tokens whose aud holds the Audience, so a token for another resource is
+// refused there; introspection and revocation accept the tokens of every
+// resource.
+//
 // # Conformance choices
 //
 // docs/conformance.md in the repository maps every requirement keyturn
@@ -129,18 +174,35 @@
 //     unsupported_grant_type). password beside client credentials is
 //     invalid_request. Clients have no per-client grant types, so
 //     unauthorized_client (TOK-11) never arises at the token endpoint.
-//   - Resource indicators (TOK-13, TOK-48, TOK-49): not supported yet; any
-//     resource parameter, repeated or not, is invalid_target, and every
-//     token carries the Issuer's audience. No scope maps to a resource, so
-//     scopes can never make a token's audience ambiguous.
+//   - Resource indicators (TOK-13, TOK-48 … TOK-53): see "Resource
+//     indicators" above. A resource that is not an absolute URI with a
+//     host (so no URN), has a fragment or user info, or is not one of the
+//     server's or the key's resources, is 400 invalid_target, repeated or
+//     not. No scope maps to a resource, so scopes never make a token's
+//     audience ambiguous (TOK-49) and no resource/scope combination is
+//     refused (TOK-52 does not apply). A resource is required only with
+//     [Config.ResourceRequired] (TOK-53): then a request without one is
+//     400 invalid_target.
 //   - Client authentication (TOK-22 … TOK-27): malformed Basic credentials
 //     are 401 invalid_client; client_secret_post is supported and
 //     advertised; there are no public clients, so a bare client_id is 401
 //     invalid_client; a client_id beside Basic must match (else 400
-//     invalid_request); clients have no registered method, and
-//     client_assertion (private_key_jwt) is refused as an unsupported
-//     method, 401 invalid_client. Extension methods (JSON, Bearer key) have
-//     no registered names and are not advertised (MD-07).
+//     invalid_request). A client authenticates only with its registered
+//     method (TOK-27): a key with a secret by its secret, a private_key_jwt
+//     client only by an assertion (it has no secret; Basic with anything is
+//     401 invalid_client with a Basic challenge). Without
+//     [EndpointConfig.Assertions] every assertion is 401 invalid_client.
+//     Extension methods (JSON, Bearer key) have no registered names and
+//     are not advertised (MD-07).
+//   - Client assertions (TOK-63 … TOK-73): see "Clients without secrets"
+//     above. The audience (TOK-65) is this server's issuer or its token
+//     endpoint URL, as RFC 7523 allows, as a string or an array whose
+//     every value is one of those two: an array that also names another
+//     server is refused, a middle way to the rfc7523bis draft's
+//     issuer-only rule. The most an assertion may live is 300 s (TOK-67).
+//     A missing client_assertion_type is 400 invalid_request, a wrong one
+//     401 invalid_client (TOK-64); a client_id that names another client
+//     is 400 invalid_request (TOK-71).
 //   - Brute force (TOK-29): every authentication attempt is reserved in
 //     the [Limiter] before its credentials are checked and settled after,
 //     so that parallel attempts count as if made one after the other: of

@@ -17,6 +17,7 @@ import (
 	"github.com/keyturn/keyturn/internal/jsonenc"
 	"github.com/keyturn/keyturn/internal/oauthreq"
 	"github.com/keyturn/keyturn/scope"
+	"github.com/keyturn/keyturn/storage"
 	"github.com/keyturn/keyturn/token"
 )
 
@@ -42,6 +43,10 @@ const (
 	// JSONKey: a whole API key as {"key": "<key>"} in a JSON body; no
 	// grant_type needed.
 	JSONKey
+	// PrivateKeyJWT: a client assertion, a JWT signed with the client's
+	// private key (RFC 7523 §2.2), in a form body. It is offered when
+	// [EndpointConfig.Assertions] is set, not through Methods.
+	PrivateKeyJWT
 
 	// StandardAuthMethods are the methods RFC 6749 defines; the zero
 	// [EndpointConfig.Methods] means these.
@@ -50,7 +55,7 @@ const (
 	AllAuthMethods = ClientSecretBasic | ClientSecretPost | ClientSecretJSON | BearerKey | JSONKey
 )
 
-var authMethodNames = [...]string{"client_secret_basic", "client_secret_post", "client_secret_json", "bearer_key", "json_key"}
+var authMethodNames = [...]string{"client_secret_basic", "client_secret_post", "client_secret_json", "bearer_key", "json_key", "private_key_jwt"}
 
 // String returns the method's name ("client_secret_basic"...), or the
 // names of a set joined by "|".
@@ -61,7 +66,7 @@ func (m AuthMethod) String() string {
 			names = append(names, n)
 		}
 	}
-	if m&^AllAuthMethods != 0 {
+	if m&^(AllAuthMethods|PrivateKeyJWT) != 0 {
 		names = append(names, "unknown")
 	}
 	return strings.Join(names, "|")
@@ -202,6 +207,26 @@ type EndpointConfig struct {
 	// Now is the clock of events and of the default Limiter. Nil means
 	// time.Now.
 	Now func() time.Time
+
+	// Assertions, when set, lets its clients authenticate with
+	// private_key_jwt (RFC 7523) at the token, introspection and
+	// revocation endpoints (see "Clients without secrets" in the package
+	// documentation). Nil means client assertions are refused (401).
+	Assertions AssertionClients
+	// Replay remembers the jti of every accepted assertion until its exp,
+	// so that none is accepted twice, across every process sharing it.
+	// Required with Assertions.
+	Replay storage.ReplayStore
+
+	// Resources are the resource indicators (RFC 8707) a token request may
+	// name besides the Issuer's audience: absolute URIs without fragment.
+	// Nil means the Issuer's audience only (see "Resource indicators" in
+	// the package documentation).
+	Resources []string
+	// ResourceRequired refuses a token request that names no resource
+	// (400 invalid_target), so that every token is for an explicitly
+	// chosen resource (RFC 8707 §2.1).
+	ResourceRequired bool
 }
 
 // Endpoint is keyturn's authorization server over HTTP: the token endpoint
@@ -231,6 +256,12 @@ type Endpoint struct {
 	now          func() time.Time
 	metadata     []byte
 	metadataPath string
+
+	assertions         AssertionClients
+	replay             storage.ReplayStore
+	assertionAudiences []string // the aud values an assertion may hold
+	resources          []string // the Issuer's audience, then Resources
+	resourceRequired   bool
 }
 
 // NewEndpoint checks cfg and returns an Endpoint.
@@ -321,11 +352,15 @@ func NewEndpoint(cfg EndpointConfig) (*Endpoint, error) {
 	if !headerSafe(e.realm) {
 		return nil, errors.New("keyturn: EndpointConfig.Realm must be printable ASCII without '\"' or '\\'")
 	}
+	if err := e.configureClients(cfg); err != nil {
+		return nil, err
+	}
 	m := e.methods
 	e.formOpts = oauthreq.Options{
 		AllowBasic:     m&ClientSecretBasic != 0,
 		AllowPost:      m&ClientSecretPost != 0,
 		AllowBearerKey: m&BearerKey != 0,
+		AllowAssertion: e.assertions != nil,
 	}
 	e.tokenOpts = e.formOpts
 	// A Bearer key may come with a JSON body carrying scope.
@@ -439,11 +474,9 @@ func (e *Endpoint) serveToken(w http.ResponseWriter, r *http.Request, implicitPa
 		return
 	}
 
-	if req.Resource != nil {
-		// RFC 8707 resource indicators come later; until then every token
-		// is for the configured audience (TOK-13, TOK-48).
-		e.writeError(w, &oauthreq.Error{Status: http.StatusBadRequest, Code: oauthreq.InvalidTarget,
-			Description: "resource indicators are not supported"})
+	resources, oerr := e.requestedResources(req.Resource) // RFC 8707, see resource.go
+	if oerr != nil {
+		e.writeError(w, oerr)
 		return
 	}
 	requested, err := scope.Parse(req.Scope)
@@ -454,13 +487,13 @@ func (e *Endpoint) serveToken(w http.ResponseWriter, r *http.Request, implicitPa
 	}
 
 	if grant == grantPassword {
-		e.passwordGrant(w, r, req, requested)
+		e.passwordGrant(w, r, req, requested, resources)
 		return
 	}
-	e.clientCredentialsGrant(w, r, req, requested)
+	e.clientCredentialsGrant(w, r, req, requested, resources)
 }
 
-func (e *Endpoint) clientCredentialsGrant(w http.ResponseWriter, r *http.Request, req *oauthreq.Request, requested scope.Set) {
+func (e *Endpoint) clientCredentialsGrant(w http.ResponseWriter, r *http.Request, req *oauthreq.Request, requested scope.Set, resources []string) {
 	ctx := r.Context()
 	// The token is issued as of now, before the client is checked: a
 	// revocation of the client made after the check then covers it, however
@@ -482,16 +515,21 @@ func (e *Endpoint) clientCredentialsGrant(w http.ResponseWriter, r *http.Request
 		e.writeError(w, oerr)
 		return
 	}
+	if oerr := clientResources(client, resources); oerr != nil {
+		e.writeError(w, oerr)
+		return
+	}
 	e.mint(w, r, methodOf(req), token.Grant{
 		Subject:  client.ID,
 		ClientID: client.ID,
 		Scope:    granted,
 		Lifetime: client.TokenLifetime,
 		IssuedAt: checked,
+		Audience: resources, // nil: the Issuer's audience
 	})
 }
 
-func (e *Endpoint) passwordGrant(w http.ResponseWriter, r *http.Request, req *oauthreq.Request, requested scope.Set) {
+func (e *Endpoint) passwordGrant(w http.ResponseWriter, r *http.Request, req *oauthreq.Request, requested scope.Set, resources []string) {
 	if req.Source != oauthreq.SourceNone || req.ClientID != "" {
 		e.writeError(w, errInvalidRequest("the password grant takes no client credentials"))
 		return
@@ -515,6 +553,7 @@ func (e *Endpoint) passwordGrant(w http.ResponseWriter, r *http.Request, req *oa
 		ClientID: e.passwordID,
 		Scope:    granted,
 		Lifetime: e.passwordLife,
+		Audience: resources, // nil: the Issuer's audience
 	})
 }
 
@@ -701,6 +740,8 @@ func methodOf(req *oauthreq.Request) AuthMethod {
 		return BearerKey
 	case oauthreq.SourceBodyKey:
 		return JSONKey
+	case oauthreq.SourceAssertion:
+		return PrivateKeyJWT
 	}
 	return 0
 }
@@ -708,6 +749,9 @@ func methodOf(req *oauthreq.Request) AuthMethod {
 // authenticate authenticates the client of req, through the limiter. It
 // reports failures as events and returns the error to answer.
 func (e *Endpoint) authenticate(ctx context.Context, r *http.Request, req *oauthreq.Request, endpoint string) (Client, *oauthreq.Error) {
+	if req.Source == oauthreq.SourceAssertion {
+		return e.authenticateAssertion(ctx, r, req, endpoint) // private_key_jwt, see assertion.go
+	}
 	method := methodOf(req)
 	fail := func(id string, err error, oerr *oauthreq.Error) (Client, *oauthreq.Error) {
 		e.emit(ctx, Event{Kind: AuthFailed, Endpoint: endpoint, Method: method, ClientID: eventID(id),

@@ -10,6 +10,7 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -71,7 +72,9 @@ const UserOwnerPrefix = "user:"
 // styles of token API differ only in Methods, Users, CreatedAt and the
 // paths (see the package documentation).
 type Config struct {
-	// Store keeps everything. Required.
+	// Store keeps everything. Required. A Store that also implements
+	// storage.ReplayStore (memory and sqlstore do) enables private_key_jwt
+	// clients; over one that does not, client assertions are refused.
 	Store Store
 
 	// Issuer is the authorization server's issuer identifier (RFC 8414),
@@ -80,9 +83,21 @@ type Config struct {
 	// AllowPlainHTTP is set.
 	Issuer string
 
-	// Audience is the aud of every token and what [Server.Require] and
-	// introspection accept. Zero means the Issuer.
+	// Audience is the aud of every token requested without a resource
+	// indicator, and what [Server.Require] accepts. Zero means the Issuer.
 	Audience string
+
+	// Resources are the other resource indicators (RFC 8707) a token
+	// request may name, each an absolute URI without fragment: a token
+	// for them has them as its aud instead of Audience, which
+	// [Server.Require] then refuses; introspection accepts every one.
+	// Audience is always one of the server's resources. Nil means
+	// Audience alone. See "Resource indicators" in the package documentation.
+	Resources []string
+
+	// ResourceRequired refuses a token request that names no resource
+	// (400 invalid_target) instead of issuing it a token for Audience.
+	ResourceRequired bool
 
 	// KeyPrefix starts every API key, e.g. "ds_live" (see keys.Generate
 	// for what a prefix may hold). Required.
@@ -360,6 +375,7 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 	if s.keys, err = keys.NewManager(keys.Config{
 		Store: keyStore, Hasher: keys.NewHasher(cfg.Pepper), Prefix: cfg.KeyPrefix,
 		Revoker: s.revs, Now: cfg.Now, Rand: cfg.Rand,
+		JWKSReplacer: s.jwksReplacer(cfg.Store), // private_key_jwt, assertion.go
 	}); err != nil {
 		return nil, err
 	}
@@ -381,7 +397,25 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 	}); err != nil {
 		return nil, err
 	}
+	// Introspection and revocation judge the tokens of every resource.
+	endpointVerifier := s.verifier
+	if others := slices.DeleteFunc(slices.Clone(cfg.Resources), func(r string) bool { return r == audience }); len(others) > 0 {
+		if endpointVerifier, err = token.NewVerifier(token.VerifierConfig{
+			Issuer: cfg.Issuer, Audience: audience, OtherAudiences: others, Keys: s.keySet,
+			Algorithms: []token.Algorithm{token.EdDSA, token.ES256, token.RS256, token.PS256},
+			Opaque:     cfg.Store, Revocations: s.revs, CacheSize: cfg.CacheSize, Now: cfg.Now,
+		}); err != nil {
+			return nil, err
+		}
+	}
 	clients := NewKeyClients(s.keys)
+	// private_key_jwt needs a store that remembers assertion ids: without
+	// one, no assertion is accepted and no such client can be created.
+	var assertions AssertionClients
+	replay, _ := cfg.Store.(storage.ReplayStore)
+	if replay != nil {
+		assertions = clients
+	}
 	hostEvents := cfg.Events
 	if hostEvents == nil {
 		hostEvents = LogEvents(s.log)
@@ -411,8 +445,12 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 	metaToken := cfg.Issuer + s.tokenPaths[0]
 	if s.endpoint, err = NewEndpoint(EndpointConfig{
 		Issuer:           s.issuer,
-		Verifier:         s.verifier,
+		Verifier:         endpointVerifier,
 		Clients:          clients,
+		Assertions:       assertions,
+		Replay:           replay,
+		Resources:        cfg.Resources,
+		ResourceRequired: cfg.ResourceRequired,
 		Methods:          cfg.Methods,
 		SplitKey:         clients.SplitKey,
 		Users:            cfg.Users,
@@ -441,7 +479,8 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 	if s.mw, err = middleware.New(middleware.Config{Verifier: s.verifier, Realm: cfg.Realm, ErrorHandler: onError}); err != nil {
 		return nil, err
 	}
-	s.admin = &adminAPI{keys: s.keys, log: s.log, refuse: onError, passwordID: passwordID, now: s.now}
+	s.admin = &adminAPI{keys: s.keys, log: s.log, refuse: onError, passwordID: passwordID, now: s.now,
+		assertions: assertions != nil, resources: s.endpoint.resources}
 	return s, nil
 }
 

@@ -71,7 +71,7 @@ type server struct {
 
 const serverScopes = "read:users read:participants write:api_keys read:api_keys introspect"
 
-func newServer(t *testing.T, configure ...func(*Config)) *server {
+func newServer(t testing.TB, configure ...func(*Config)) *server {
 	t.Helper()
 	d := &directory{scope: map[string]string{}}
 	cfg := Config{

@@ -50,6 +50,11 @@ func (e *Endpoint) buildMetadata(cfg EndpointConfig) error {
 			auth = append(auth, m.String())
 		}
 	}
+	var authAlgs []string // private_key_jwt (assertion.go)
+	if e.assertions != nil {
+		auth = append(auth, PrivateKeyJWT.String())
+		authAlgs = AssertionAlgorithms
+	}
 	grants := []string{grantClientCredentials}
 	if e.users != nil {
 		grants = append(grants, grantPassword)
@@ -87,9 +92,12 @@ func (e *Endpoint) buildMetadata(cfg EndpointConfig) error {
 	}
 	list("grant_types_supported", grants)
 	list("token_endpoint_auth_methods_supported", auth)
+	list("token_endpoint_auth_signing_alg_values_supported", authAlgs)
 	list("introspection_endpoint_auth_methods_supported", auth)
+	list("introspection_endpoint_auth_signing_alg_values_supported", authAlgs)
 	if e.verifier.Revocations() != nil {
 		list("revocation_endpoint_auth_methods_supported", auth)
+		list("revocation_endpoint_auth_signing_alg_values_supported", authAlgs)
 	}
 	list("scopes_supported", cfg.ScopesSupported.Tokens())
 	b = append(b, "}\n"...) // a newline, so that a shell prompt does not land on the JSON

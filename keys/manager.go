@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"slices"
 	"time"
 	"unicode/utf8"
 
@@ -93,6 +94,10 @@ type Config struct {
 	Now func() time.Time
 	// Rand is the source of key ids and secrets; nil means crypto/rand.
 	Rand io.Reader
+	// JWKSReplacer replaces the keys of private_key_jwt clients
+	// ([Manager.ReplaceJWKS]). Nil means Store, if it implements
+	// storage.KeyJWKSReplacer; otherwise their keys cannot be replaced.
+	JWKSReplacer storage.KeyJWKSReplacer
 }
 
 // Manager creates, authenticates, lists and revokes API keys kept in a
@@ -110,6 +115,11 @@ type Manager struct {
 	dummy           []byte // a hash no presented key matches
 	// verify is hasher.verifyPair, a seam for tests.
 	verify func(k Key, cur, prev []byte) (okCur, okPrev int)
+	// jwks remembers parsed client key sets (clients.go).
+	jwks jwksCache
+	// replacer is Config.JWKSReplacer, or Store's (clients.go); nil if
+	// neither.
+	replacer storage.KeyJWKSReplacer
 }
 
 // NewManager validates c and returns a Manager.
@@ -130,6 +140,9 @@ func NewManager(c Config) (*Manager, error) {
 		revoker: c.Revoker,
 		now:     c.Now,
 		rand:    c.Rand,
+	}
+	if m.replacer = c.JWKSReplacer; m.replacer == nil {
+		m.replacer, _ = c.Store.(storage.KeyJWKSReplacer)
 	}
 	if m.hasher == nil {
 		m.hasher = new(Hasher)
@@ -191,6 +204,16 @@ type Record struct {
 	// TouchInterval (see [Manager.Touch]); zero means never, as far as the
 	// store knows.
 	LastUsedAt time.Time
+	// AuthMethod is "" for a key that authenticates with its secret, or
+	// storage.AuthPrivateKeyJWT for a client that has no secret and
+	// authenticates with a JWT signed by a key of JWKS (see [ParseJWKS]).
+	AuthMethod string
+	// JWKS is the canonical public JWK set of a private_key_jwt client
+	// (see [ParseJWKS]), JSON; empty otherwise.
+	JWKS string
+	// Resources are the resource indicators (RFC 8707) the key may get
+	// tokens for; empty means any of the server's.
+	Resources []string
 }
 
 // recordOf turns a stored key into a Record. A stored scope that does not
@@ -216,6 +239,9 @@ func record(k storage.Key, sc scope.Set) Record {
 		ExpiresAt:     k.ExpiresAt,
 		RevokedAt:     k.RevokedAt,
 		LastUsedAt:    k.LastUsedAt,
+		AuthMethod:    k.AuthMethod,
+		JWKS:          string(k.JWKS),
+		Resources:     slices.Clone(k.Resources),
 	}
 }
 
@@ -240,6 +266,14 @@ type CreateParams struct {
 	TokenLifetime time.Duration
 	// ExpiresAt is when the key stops authenticating; zero means never.
 	ExpiresAt time.Time
+	// JWKS, when set, makes the key a private_key_jwt client (RFC 7523)
+	// with these public keys and no secret (see [ParseJWKS]).
+	JWKS []byte
+	// Resources, when set, are the only resource indicators (RFC 8707)
+	// the key may get tokens for: absolute URIs without fragment, at most
+	// MaxResources (see [CheckResource]). Whether they are the server's is
+	// the caller's to check.
+	Resources []string
 }
 
 // validName reports whether name may be a key's name (see
@@ -310,6 +344,10 @@ func (m *Manager) Prepare(p CreateParams, ceiling scope.Set) (Key, Record, func(
 			return Key{}, Record{}, nil, fmt.Errorf("%w: expiry is not in the future", ErrInvalidParams)
 		}
 	}
+	jwks, resources, err := clientParams(p)
+	if err != nil {
+		return Key{}, Record{}, nil, err
+	}
 	k, err := Generate(m.prefix, m.rand)
 	if err != nil {
 		return Key{}, Record{}, nil, err
@@ -323,6 +361,12 @@ func (m *Manager) Prepare(p CreateParams, ceiling scope.Set) (Key, Record, func(
 		TokenLifetime: lifetime,
 		CreatedAt:     now,
 		ExpiresAt:     expires,
+		Resources:     resources,
+	}
+	if jwks != nil {
+		// A private_key_jwt client: no secret at all (see clients.go).
+		k.secret = ""
+		rec.SecretHash, rec.AuthMethod, rec.JWKS = nil, storage.AuthPrivateKeyJWT, jwks
 	}
 	commit := func(ctx context.Context) error {
 		if err := m.store.CreateKey(ctx, rec); err != nil {
@@ -369,8 +413,14 @@ func (m *Manager) Authenticate(ctx context.Context, k Key) (Record, error) {
 	} else if now.Before(rec.PreviousExpiresAt) {
 		live = 1
 	}
-	okCur, okPrev := m.verify(k, rec.SecretHash, prev)
-	if okCur|okPrev&live != 1 || rec.ID != k.id {
+	cur := rec.SecretHash
+	if rec.AuthMethod != "" {
+		// A client without a secret (private_key_jwt): nothing matches,
+		// after the same work (TOK-27).
+		cur, live = m.dummy, 0
+	}
+	okCur, okPrev := m.verify(k, cur, prev)
+	if okCur|okPrev&live != 1 || rec.ID != k.id || rec.AuthMethod != "" {
 		return Record{}, ErrInvalidKey
 	}
 	if !rec.RevokedAt.IsZero() {
@@ -415,6 +465,8 @@ func (m *Manager) Rotate(ctx context.Context, id string, grace time.Duration) (K
 		return Key{}, Record{}, ErrRevoked
 	case !rec.ExpiresAt.IsZero() && !now.Before(rec.ExpiresAt):
 		return Key{}, Record{}, ErrExpired
+	case rec.AuthMethod != "":
+		return Key{}, Record{}, fmt.Errorf("%w: a private_key_jwt client has no secret; replace its keys with ReplaceJWKS", ErrInvalidParams)
 	}
 	k, err := generateSecret(m.prefix, id, m.rand)
 	if err != nil {

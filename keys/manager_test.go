@@ -381,11 +381,15 @@ func TestCreate(t *testing.T) {
 func diffRecords(want, got any) string { return cmp.Diff(want, got) }
 
 // TestRecordHasNoHash checks that a Record cannot carry a secret hash: it has
-// no byte-slice field and no field named like one.
+// no byte-slice field and no field named like one. Resources, the one list
+// of strings, holds the URIs the creator gave.
 func TestRecordHasNoHash(t *testing.T) {
 	rt := reflect.TypeFor[keys.Record]()
 	for i := range rt.NumField() {
 		f := rt.Field(i)
+		if f.Name == "Resources" && f.Type == reflect.TypeFor[[]string]() {
+			continue
+		}
 		if f.Type.Kind() == reflect.Slice || f.Type.Kind() == reflect.Array ||
 			strings.Contains(strings.ToLower(f.Name), "hash") || strings.Contains(strings.ToLower(f.Name), "secret") {
 			t.Errorf("keys.Record has field %s %v, which could carry a hash", f.Name, f.Type)

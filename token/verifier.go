@@ -34,6 +34,12 @@ type VerifierConfig struct {
 	// contain it. Required.
 	Audience string
 
+	// OtherAudiences are further identifiers a token's aud may contain
+	// instead of Audience, for an authorization server that judges the
+	// tokens of all its resources (RFC 8707) at introspection. Nil means
+	// Audience alone.
+	OtherAudiences []string
+
 	// Keys holds the keys JWTs are verified with. Nil means JWTs are refused.
 	Keys *KeySet
 
@@ -74,6 +80,7 @@ type VerifierConfig struct {
 type Verifier struct {
 	issuer      string
 	audience    string
+	others      []string // VerifierConfig.OtherAudiences
 	keys        *KeySet
 	algs        []Algorithm
 	opaque      storage.OpaqueTokenStore
@@ -89,6 +96,7 @@ func NewVerifier(cfg VerifierConfig) (*Verifier, error) {
 	v := &Verifier{
 		issuer:      cfg.Issuer,
 		audience:    cfg.Audience,
+		others:      slices.Clone(cfg.OtherAudiences),
 		keys:        cfg.Keys,
 		algs:        slices.Clone(cfg.Algorithms),
 		opaque:      cfg.Opaque,
@@ -102,6 +110,11 @@ func NewVerifier(cfg VerifierConfig) (*Verifier, error) {
 	}
 	if err := checkClaimString("VerifierConfig.Audience", v.audience); err != nil {
 		return nil, err
+	}
+	for _, a := range v.others {
+		if err := checkClaimString("VerifierConfig.OtherAudiences", a); err != nil {
+			return nil, err
+		}
 	}
 	if v.keys == nil && v.opaque == nil {
 		return nil, errors.New("keyturn/token: VerifierConfig needs Keys, Opaque or both")
@@ -365,7 +378,7 @@ func (v *Verifier) checkClaims(c *Claims, seen uint16, revs *Revocations) error 
 	if seen&hasIss == 0 || c.Issuer != v.issuer {
 		return fmt.Errorf("%w: iss %s", ErrWrongIssuer, safeName(c.Issuer))
 	}
-	if !slices.Contains(c.Audience, v.audience) {
+	if !slices.Contains(c.Audience, v.audience) && !slices.ContainsFunc(v.others, func(a string) bool { return slices.Contains(c.Audience, a) }) {
 		return fmt.Errorf("%w: aud does not name this audience", ErrWrongAudience)
 	}
 	const required = hasExp | hasIat | hasJti | hasSub | hasClientID

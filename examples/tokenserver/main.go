@@ -78,6 +78,7 @@ type config struct {
 	addr, db, issuer, audience string
 	tlsCert, tlsKey            string
 	users                      userFlag
+	resources                  resourceFlag // -resource: beyond the audience
 	alg                        token.Algorithm
 	format                     token.Format
 	scopes                     scope.Set // -scope: beyond the built-in ones
@@ -110,6 +111,8 @@ func (c *config) serverFlags() *flag.FlagSet {
 	fs.StringVar(&c.db, "db", c.db, `SQLite file, "memory", or a postgres:// URL`)
 	fs.StringVar(&c.issuer, "issuer", c.issuer, "issuer identifier (default http://<addr>, https:// with TLS)")
 	fs.StringVar(&c.audience, "audience", c.audience, "audience of the tokens (default: the issuer)")
+	fs.Var(&c.resources, "resource", "resource indicator (RFC 8707) a token may be requested for, besides the\n"+
+		"audience: an absolute URI (repeatable; several comma-separated)")
 	fs.StringVar(&c.tlsCert, "tls-cert", c.tlsCert, "TLS certificate file (with -tls-key)")
 	fs.StringVar(&c.tlsKey, "tls-key", c.tlsKey, "TLS private key file (with -tls-cert)")
 	fs.Var(&c.users, "user", "demo user 'NAME:PASSWORD:SCOPE SCOPE...' for the password flow (repeatable;\n"+

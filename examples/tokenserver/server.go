@@ -45,6 +45,7 @@ func newServer(ctx context.Context, c config, st *openedStore, log *slog.Logger,
 		Store:            st,
 		Issuer:           c.issuer,
 		Audience:         c.audience,
+		Resources:        c.resources,
 		KeyPrefix:        keyPrefix,
 		Pepper:           c.pepper, // empty: unkeyed hashes
 		KEK:              c.kek,    // nil: signing keys stored unsealed
