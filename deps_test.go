@@ -35,7 +35,8 @@ func TestDependenciesPointDown(t *testing.T) {
 		"storage":    {},
 		"keys":       {"scope", "storage"},
 		"token":      {"scope", "storage", "internal/jsonenc"},
-		"middleware": {"scope", "token"},
+		"middleware": {"scope", "token", "token/dpop"},
+		"token/dpop": {},
 	}
 	for _, line := range strings.Split(strings.TrimSpace(string(out)), "\n") {
 		fields := strings.Fields(line)
