@@ -190,7 +190,9 @@ type Record struct {
 	// LastUsedAt is when a token was last issued for the key, to within
 	// TouchInterval (see [Manager.Touch]); zero means never, as far as the
 	// store knows.
-	LastUsedAt time.Time
+	LastUsedAt time.Time	// DPoPBound says the key must present a DPoP proof (RFC 9449) at the
+	// token endpoint, so that every token it gets is sender-constrained.
+	DPoPBound bool
 }
 
 // recordOf turns a stored key into a Record. A stored scope that does not
@@ -216,6 +218,7 @@ func record(k storage.Key, sc scope.Set) Record {
 		ExpiresAt:     k.ExpiresAt,
 		RevokedAt:     k.RevokedAt,
 		LastUsedAt:    k.LastUsedAt,
+		DPoPBound:     k.DPoPBound,
 	}
 }
 
@@ -240,6 +243,9 @@ type CreateParams struct {
 	TokenLifetime time.Duration
 	// ExpiresAt is when the key stops authenticating; zero means never.
 	ExpiresAt time.Time
+	// DPoPBound makes the key DPoP-only: the token endpoint refuses it a
+	// token unless the request carries a valid DPoP proof.
+	DPoPBound bool
 }
 
 // validName reports whether name may be a key's name (see
@@ -323,6 +329,7 @@ func (m *Manager) Prepare(p CreateParams, ceiling scope.Set) (Key, Record, func(
 		TokenLifetime: lifetime,
 		CreatedAt:     now,
 		ExpiresAt:     expires,
+		DPoPBound:     p.DPoPBound,
 	}
 	commit := func(ctx context.Context) error {
 		if err := m.store.CreateKey(ctx, rec); err != nil {
