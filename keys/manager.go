@@ -190,7 +190,8 @@ type Record struct {
 	// LastUsedAt is when a token was last issued for the key, to within
 	// TouchInterval (see [Manager.Touch]); zero means never, as far as the
 	// store knows.
-	LastUsedAt time.Time // DPoPBound says the key must present a DPoP proof (RFC 9449) at the
+	LastUsedAt time.Time
+	// DPoPBound says the key must present a DPoP proof (RFC 9449) at the
 	// token endpoint, so that every token it gets is sender-constrained.
 	DPoPBound bool
 }
