@@ -43,13 +43,15 @@ type adminAPI struct {
 // are shown as [KeyEntry] values, never with a secret or hash.
 //
 //   - POST {AdminPath} (scope write:api_keys), a JSON body {"name", "scope",
-//     "token_lifetime", "expires_at"}: 201 with the new key's entry and,
+//     "token_lifetime", "expires_at", "dpop_bound"}: 201 with the new key's entry and,
 //     this once, "key", "client_id" and "client_secret". The scope must lie
 //     within the caller's token scope (403 insufficient_scope otherwise).
 //     expires_at (unix seconds, an integer in the future) makes the key
 //     stop working then: from that second on it is refused at the token,
 //     introspection and revocation endpoints as a revoked key is (401
-//     invalid_client). The body is read as strictly as the token endpoint
+//     invalid_client). "dpop_bound": true makes the key DPoP-only (RFC 9449
+//     §5.2): the token endpoint refuses it a token without a valid DPoP
+//     proof (400 invalid_dpop_proof). The body is read as strictly as the token endpoint
 //     reads JSON: one object, no member twice (also when escaped), no other
 //     member, nothing after it (400 invalid_request otherwise); null stands
 //     for a member left out. A name holding a control character is refused
@@ -132,6 +134,9 @@ type KeyEntry struct {
 	// LastUsedAt is when a token was last issued for the key, to within
 	// keys.TouchInterval (a minute); left out when it never was.
 	LastUsedAt int64 `json:"last_used_at,omitempty"`
+	// DPoPBound says the key gets tokens only with a DPoP proof (RFC
+	// 9449); left out when false.
+	DPoPBound bool `json:"dpop_bound,omitempty"`
 }
 
 // NewKeyEntry returns the entry of rec.
@@ -140,7 +145,7 @@ func NewKeyEntry(rec keys.Record) KeyEntry {
 		ID: rec.ID, Name: rec.Name, Scope: rec.Scope.String(),
 		TokenLifetime: int64(rec.TokenLifetime / time.Second), CreatedAt: rec.CreatedAt.Unix(),
 		Owner: rec.Owner, ExpiresAt: unixOrZero(rec.ExpiresAt), RevokedAt: unixOrZero(rec.RevokedAt),
-		LastUsedAt: unixOrZero(rec.LastUsedAt),
+		LastUsedAt: unixOrZero(rec.LastUsedAt), DPoPBound: rec.DPoPBound,
 	}
 }
 
@@ -193,6 +198,7 @@ type createRequest struct {
 	name, scope string
 	lifetime    int64
 	expiresAt   int64 // 0: never
+	dpopBound   bool
 }
 
 // readCreate reads the body of POST /v1/api_keys with oauthreq's strict
@@ -225,8 +231,13 @@ func readCreate(w http.ResponseWriter, r *http.Request) (createRequest, error) {
 			if req.expiresAt, err = strconv.ParseInt(v, 10, 64); err != nil || req.expiresAt <= 0 || req.expiresAt > maxExpiresAt {
 				return errors.New("expires_at must be a time in the future, in whole unix seconds")
 			}
+		case "dpop_bound": // dpop.go
+			if v != "true" && v != "false" {
+				return errors.New("dpop_bound must be true or false")
+			}
+			req.dpopBound = v == "true"
 		default:
-			return errors.New("the body may hold only name, scope, token_lifetime and expires_at")
+			return errors.New("the body may hold only name, scope, token_lifetime, expires_at and dpop_bound")
 		}
 		return nil
 	})
@@ -293,6 +304,7 @@ func (a *adminAPI) create(w http.ResponseWriter, r *http.Request) {
 	}
 	p := keys.CreateParams{
 		Name: req.name, Owner: a.owner(claims), Scope: set, TokenLifetime: time.Duration(lifetime) * time.Second,
+		DPoPBound: req.dpopBound,
 	}
 	if req.expiresAt != 0 {
 		if p.ExpiresAt = time.Unix(req.expiresAt, 0); !p.ExpiresAt.After(a.now()) {

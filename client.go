@@ -39,6 +39,9 @@ type Client struct {
 	// Owner identifies who created the client, for
 	// [EndpointConfig.Ceiling]. It may be empty.
 	Owner string
+	// DPoPBound makes the client DPoP-only: it gets a token only with a
+	// valid DPoP proof (RFC 9449 §5.2; see dpop.go).
+	DPoPBound bool
 }
 
 // ClientAuthenticator checks a client_id / client_secret pair. It is how
@@ -109,7 +112,7 @@ func (c *KeyClients) AuthenticateClient(ctx context.Context, clientID, clientSec
 	case err != nil:
 		return Client{}, err
 	}
-	return Client{ID: rec.ID, Scope: rec.Scope, TokenLifetime: rec.TokenLifetime, Owner: rec.Owner}, nil
+	return Client{ID: rec.ID, Scope: rec.Scope, TokenLifetime: rec.TokenLifetime, Owner: rec.Owner, DPoPBound: rec.DPoPBound}, nil
 }
 
 // SplitKey splits a whole API key into its client_id / client_secret pair

@@ -230,6 +230,10 @@ type Config struct {
 	// Rand is the source of key secrets and token ids. Nil means
 	// crypto/rand.
 	Rand io.Reader
+
+	// DPoP configures sender-constrained tokens (RFC 9449; see dpop.go).
+	// The zero value turns them on with their defaults.
+	DPoP DPoPConfig
 }
 
 // Server is an assembled authorization server: the API keys, the signing
@@ -377,6 +381,10 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 		}
 		hostEvents(ctx, ev)
 	}
+	dpopV, resourceURL, err := newDPoP(cfg.DPoP, cfg.Issuer, cfg.Now)
+	if err != nil {
+		return nil, err
+	}
 	metaToken := cfg.Issuer + s.tokenPaths[0]
 	if s.endpoint, err = NewEndpoint(EndpointConfig{
 		Issuer:           s.issuer,
@@ -400,6 +408,7 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 		Limiter:          cfg.Limiter,
 		Events:           events,
 		Now:              cfg.Now,
+		DPoP:             dpopV,
 	}); err != nil {
 		return nil, err
 	}
@@ -407,7 +416,8 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 	if onError == nil {
 		onError = LogRefusals(s.log, orString(cfg.Realm, DefaultRealm))
 	}
-	if s.mw, err = middleware.New(middleware.Config{Verifier: s.verifier, Realm: cfg.Realm, ErrorHandler: onError}); err != nil {
+	if s.mw, err = middleware.New(middleware.Config{Verifier: s.verifier, Realm: cfg.Realm, ErrorHandler: onError,
+		DPoP: dpopV, DPoPURL: resourceURL}); err != nil {
 		return nil, err
 	}
 	s.admin = &adminAPI{keys: s.keys, log: s.log, refuse: onError, passwordID: passwordID, now: s.now}
