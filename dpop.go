@@ -51,7 +51,7 @@ type DPoPConfig struct {
 	Disabled bool
 
 	// Algorithms are the proof algorithms accepted, a subset of ES256,
-	// EdDSA, PS256 and RS256. Zero means dpop.DefaultAlgorithms.
+	// EdDSA, Ed25519, PS256 and RS256. Zero means dpop.DefaultAlgorithms.
 	Algorithms []string
 
 	// Window is how far a proof's iat may lie from now, either way. Zero

@@ -406,7 +406,7 @@ func TestTOK62_UnadvertisedAlgorithm(t *testing.T) {
 func TestMD12_DPoPAlgorithms(t *testing.T) {
 	e := newEndpointEnv(t, withDPoP(t, dpop.Config{}))
 	got := stringList(t, e.metadata(t)["dpop_signing_alg_values_supported"])
-	if strings.Join(got, " ") != "ES256 EdDSA PS256 RS256" {
+	if strings.Join(got, " ") != "ES256 EdDSA Ed25519 PS256 RS256" {
 		t.Errorf("dpop_signing_alg_values_supported = %v", got)
 	}
 }

@@ -15,8 +15,9 @@
 // # What a proof must be
 //
 // At most [MaxProofSize] bytes; a compact JWS whose protected header has
-// typ dpop+jwt, an alg from the Verifier's allow-list (only ES256, EdDSA,
-// PS256 and RS256 are known: never none or an HMAC) and a jwk holding a
+// typ dpop+jwt, an alg from the Verifier's allow-list (only ES256, EdDSA
+// and its fully-specified name Ed25519, PS256 and RS256 are known: never
+// none or an HMAC) and a jwk holding a
 // public key of that algorithm (EC P-256, Ed25519, or RSA of 2048 to 8192
 // bits) and no private member (d, p, q, dp, dq, qi, oth, k); no crit, jku,
 // x5u, x5c or kid-less key lookup: the key is the embedded jwk, nothing

@@ -15,16 +15,19 @@ import (
 // The algorithms a proof may use: a Verifier allows a subset of them.
 const (
 	ES256 = "ES256" // ECDSA P-256 with SHA-256
-	EdDSA = "EdDSA" // Ed25519
+	EdDSA = "EdDSA" // Ed25519 (RFC 8037)
+	// Ed25519 is the fully-specified name of EdDSA with Ed25519 (RFC
+	// 9864), which some clients (oauth4webapi) send instead of EdDSA.
+	Ed25519 = "Ed25519"
 	PS256 = "PS256" // RSASSA-PSS with SHA-256
 	RS256 = "RS256" // RSASSA-PKCS1-v1_5 with SHA-256
 )
 
 // DefaultAlgorithms are keyturn's choice of proof algorithms, in the order
 // advertised: every algorithm this package knows.
-var DefaultAlgorithms = []string{ES256, EdDSA, PS256, RS256}
+var DefaultAlgorithms = []string{ES256, EdDSA, Ed25519, PS256, RS256}
 
-func knownAlg(a string) bool { return a == ES256 || a == EdDSA || a == PS256 || a == RS256 }
+func knownAlg(a string) bool { return a == ES256 || a == EdDSA || a == Ed25519 || a == PS256 || a == RS256 }
 
 // Bounds on RSA keys in proofs, in bits.
 const (
@@ -132,7 +135,7 @@ func (k *publicKey) fits(alg string) bool {
 	switch alg {
 	case ES256:
 		return k.kty == "EC"
-	case EdDSA:
+	case EdDSA, Ed25519:
 		return k.kty == "OKP"
 	case PS256, RS256:
 		return k.kty == "RSA"
@@ -143,7 +146,7 @@ func (k *publicKey) fits(alg string) bool {
 // verify checks the JWS signature sig over input with the key, for alg.
 func (k *publicKey) verify(alg string, input, sig []byte) bool {
 	switch alg {
-	case EdDSA:
+	case EdDSA, Ed25519:
 		return ed25519.Verify(k.key.(ed25519.PublicKey), input, sig)
 	}
 	h := sha256.Sum256(input)

@@ -76,7 +76,7 @@ const ReplayKind = "dpop"
 // value has the documented meaning.
 type Config struct {
 	// Algorithms are the proof algorithms accepted: a non-empty subset of
-	// ES256, EdDSA, PS256 and RS256 (see DefaultAlgorithms), advertised as
+	// ES256, EdDSA, Ed25519, PS256 and RS256 (see DefaultAlgorithms), advertised as
 	// dpop_signing_alg_values_supported and in challenges. Required.
 	Algorithms []string
 
@@ -123,7 +123,7 @@ func NewVerifier(cfg Config) (*Verifier, error) {
 	}
 	for i, a := range v.algs {
 		if !knownAlg(a) || slices.Contains(v.algs[:i], a) {
-			return nil, errors.New("keyturn/dpop: Config.Algorithms may hold only ES256, EdDSA, PS256 and RS256, each once")
+			return nil, errors.New("keyturn/dpop: Config.Algorithms may hold only ES256, EdDSA, Ed25519, PS256 and RS256, each once")
 		}
 	}
 	switch {

@@ -89,7 +89,7 @@ func rawProof(t testing.TB, header, claims map[string]any, alg string, key any) 
 			ss.FillBytes(s)
 		}
 		sig = append(r, s...)
-	case "EdDSA":
+	case "EdDSA", "Ed25519":
 		sig = ed25519.Sign(key.(ed25519.PrivateKey), []byte(input))
 	case "RS256":
 		sig, err = rsa.SignPKCS1v15(rand.Reader, key.(*rsa.PrivateKey), crypto.SHA256, h[:])
@@ -138,7 +138,7 @@ func TestVerifyAccepts(t *testing.T) {
 	for _, tc := range []struct {
 		alg string
 		key crypto.Signer
-	}{{"ES256", ecKey}, {"EdDSA", edKey}, {"RS256", rsaKey}, {"PS256", rsaKey}} {
+	}{{"ES256", ecKey}, {"EdDSA", edKey}, {"Ed25519", edKey}, {"RS256", rsaKey}, {"PS256", rsaKey}} {
 		t.Run(tc.alg, func(t *testing.T) {
 			h, c := good(t, tc.key)
 			h["alg"] = tc.alg
