@@ -19,15 +19,17 @@ const (
 	// Ed25519 is the fully-specified name of EdDSA with Ed25519 (RFC
 	// 9864), which some clients (oauth4webapi) send instead of EdDSA.
 	Ed25519 = "Ed25519"
-	PS256 = "PS256" // RSASSA-PSS with SHA-256
-	RS256 = "RS256" // RSASSA-PKCS1-v1_5 with SHA-256
+	PS256   = "PS256" // RSASSA-PSS with SHA-256
+	RS256   = "RS256" // RSASSA-PKCS1-v1_5 with SHA-256
 )
 
 // DefaultAlgorithms are keyturn's choice of proof algorithms, in the order
 // advertised: every algorithm this package knows.
 var DefaultAlgorithms = []string{ES256, EdDSA, Ed25519, PS256, RS256}
 
-func knownAlg(a string) bool { return a == ES256 || a == EdDSA || a == Ed25519 || a == PS256 || a == RS256 }
+func knownAlg(a string) bool {
+	return a == ES256 || a == EdDSA || a == Ed25519 || a == PS256 || a == RS256
+}
 
 // Bounds on RSA keys in proofs, in bits.
 const (
