@@ -264,6 +264,8 @@ func TestVerifyMalformed(t *testing.T) {
 		"header array":       enc([]byte(`[1]`)) + "." + parts[1] + "." + parts[2],
 		"duplicate alg":      enc([]byte(`{"typ":"dpop+jwt","alg":"ES256","alg":"none"}`)) + "." + parts[1] + "." + parts[2],
 		"trailing data":      enc([]byte(`{"typ":"dpop+jwt"} {}`)) + "." + parts[1] + "." + parts[2],
+		"escaped duplicate":  enc([]byte(`{"typ":"dpop+jwt","alg":"ES256","a\u006cg":"none"}`)) + "." + parts[1] + "." + parts[2],
+		"33 members":         enc([]byte(`{"a0":0,"a1":0,"a2":0,"a3":0,"a4":0,"a5":0,"a6":0,"a7":0,"a8":0,"a9":0,"b0":0,"b1":0,"b2":0,"b3":0,"b4":0,"b5":0,"b6":0,"b7":0,"b8":0,"b9":0,"c0":0,"c1":0,"c2":0,"c3":0,"c4":0,"c5":0,"c6":0,"c7":0,"c8":0,"c9":0,"d0":0,"d1":0,"d2":0}`)) + "." + parts[1] + "." + parts[2],
 		"bad utf8":           enc([]byte("{\"typ\":\"\xff\"}")) + "." + parts[1] + "." + parts[2],
 		"JSON serialization": `{"payload":"` + parts[1] + `","protected":"` + parts[0] + `","signature":"` + parts[2] + `"}`,
 	} {
