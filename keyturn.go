@@ -367,6 +367,10 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 	}); err != nil {
 		return nil, err
 	}
+	dpopV, resourceURL, err := newDPoP(cfg.DPoP, cfg.Issuer, cfg.Now)
+	if err != nil {
+		return nil, err
+	}
 	clients := NewKeyClients(s.keys)
 	hostEvents := cfg.Events
 	if hostEvents == nil {
@@ -380,10 +384,6 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 			s.usage.used(ctx, ev.ClientID)
 		}
 		hostEvents(ctx, ev)
-	}
-	dpopV, resourceURL, err := newDPoP(cfg.DPoP, cfg.Issuer, cfg.Now)
-	if err != nil {
-		return nil, err
 	}
 	metaToken := cfg.Issuer + s.tokenPaths[0]
 	if s.endpoint, err = NewEndpoint(EndpointConfig{
