@@ -11,7 +11,9 @@ import (
 
 	"github.com/keyturn/keyturn/internal/oauthreq"
 	"github.com/keyturn/keyturn/middleware"
+	"github.com/keyturn/keyturn/scope"
 	"github.com/keyturn/keyturn/storage"
+	"github.com/keyturn/keyturn/token"
 	"github.com/keyturn/keyturn/token/dpop"
 )
 
@@ -175,4 +177,24 @@ func tokenType(jkt string) string {
 		return `"DPoP"`
 	}
 	return `"Bearer"`
+}
+
+// DPoPToken returns an access token holding scopes, minted for a new key
+// made by [TestServer.Key] and bound to p's key, as the token endpoint
+// would mint it for a request with p's proof. Send it as "Authorization:
+// DPoP <token>" with a proof from p for the request's method and URL: the
+// resources of a TestServer expect TestIssuer's origin followed by the
+// request's path (p.Transport builds both headers for a real client).
+func (ts *TestServer) DPoPToken(t TB, scopes string, p *dpop.Prover) string {
+	t.Helper()
+	set, err := scope.Parse(scopes)
+	if err != nil {
+		t.Fatalf("keyturn: TestServer.DPoPToken: %v", err)
+	}
+	k := ts.Key(t, scopes)
+	tok, _, err := ts.issuer.Mint(context.Background(), token.Grant{Subject: k.ID(), ClientID: k.ID(), Scope: set, JKT: p.Thumbprint()})
+	if err != nil {
+		t.Fatalf("keyturn: TestServer.DPoPToken: %v", err)
+	}
+	return tok
 }

@@ -521,3 +521,28 @@ func TestServerDPoPDisabled(t *testing.T) {
 		t.Error("metadata lists DPoP algorithms with DPoP off")
 	}
 }
+
+// TestTestServerDPoPToken: a host's test gets a DPoP-bound token for its
+// handler, which takes it with a proof and refuses it as Bearer.
+func TestTestServerDPoPToken(t *testing.T) {
+	ts := NewTestServer(t)
+	h := ts.Require("read:users")(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {}))
+	key, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	p, _ := dpop.NewProver(key)
+	tok := ts.DPoPToken(t, "read:users", p)
+	r := httptest.NewRequest("GET", "/v1/staff", nil)
+	r.Header.Set("Authorization", "DPoP "+tok)
+	r.Header.Set("DPoP", mustProof(t, p, "GET", TestIssuer+"/v1/staff", tok))
+	w := httptest.NewRecorder()
+	h.ServeHTTP(w, r)
+	if w.Code != 200 {
+		t.Fatalf("DPoP: %d %q", w.Code, w.Header().Values("WWW-Authenticate"))
+	}
+	r = httptest.NewRequest("GET", "/v1/staff", nil)
+	r.Header.Set("Authorization", "Bearer "+tok)
+	w = httptest.NewRecorder()
+	h.ServeHTTP(w, r)
+	if w.Code != 401 {
+		t.Fatalf("Bearer: %d", w.Code)
+	}
+}
