@@ -513,7 +513,10 @@ func (s *Server) Middleware() *middleware.Middleware { return s.mw }
 
 // Verifier returns the token verifier behind the middleware, for hosts that
 // check tokens outside HTTP (gRPC interceptors, queue consumers). It caches
-// verified tokens and refuses revoked ones.
+// verified tokens and refuses revoked ones. It checks tokens, not senders:
+// a DPoP-bound token's claims have JKT set, and such a request must also
+// carry a proof made with that key (token/dpop), as [Server.Require]
+// demands.
 func (s *Server) Verifier() *token.Verifier { return s.verifier }
 
 // Keys returns the API key manager, for hosts that create, list or revoke
