@@ -330,6 +330,11 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 		return nil, err
 	}
 	var err error
+	// DPoP (dpop.go): one verifier for the token endpoint and the middleware.
+	dpopV, resourceURL, err := newDPoP(cfg.DPoP, cfg.Issuer, cfg.Now)
+	if err != nil {
+		return nil, err
+	}
 	if s.keySet, err = token.NewKeySet(ctx, token.KeySetConfig{
 		Store: cfg.Store, Algorithm: cfg.Algorithm, KEK: cfg.KEK, Now: cfg.Now, Rand: cfg.Rand,
 	}); err != nil {
@@ -365,10 +370,6 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 		CacheSize:   cfg.CacheSize,
 		Now:         cfg.Now,
 	}); err != nil {
-		return nil, err
-	}
-	dpopV, resourceURL, err := newDPoP(cfg.DPoP, cfg.Issuer, cfg.Now)
-	if err != nil {
 		return nil, err
 	}
 	clients := NewKeyClients(s.keys)
