@@ -17,11 +17,10 @@
 // At most [MaxProofSize] bytes; a compact JWS whose protected header has
 // typ dpop+jwt, an alg from the Verifier's allow-list (only ES256, EdDSA
 // and its fully-specified name Ed25519, PS256 and RS256 are known: never
-// none or an HMAC) and a jwk holding a
-// public key of that algorithm (EC P-256, Ed25519, or RSA of 2048 to 8192
-// bits) and no private member (d, p, q, dp, dq, qi, oth, k); no crit, jku,
-// x5u, x5c or kid-less key lookup: the key is the embedded jwk, nothing
-// else. The signature must verify with that key. The claims must hold a
+// none or an HMAC) and a jwk holding a public key of that algorithm (EC
+// P-256, Ed25519, or RSA of 2048 to 4096 bits with an exponent of at most
+// 32 bits) and no private member (d, p, q, dp, dq, qi, oth, k); no crit,
+// jku, x5u or x5c: the key is the embedded jwk, nothing else. The signature must verify with that key. The claims must hold a
 // jti (1 to [MaxJTILen] bytes), htm equal to the request method, htu equal
 // to the request URL after normalisation (scheme and host compared without
 // case, default ports dropped, an empty path read as "/", percent-escapes

@@ -31,10 +31,13 @@ func knownAlg(a string) bool {
 	return a == ES256 || a == EdDSA || a == Ed25519 || a == PS256 || a == RS256
 }
 
-// Bounds on RSA keys in proofs, in bits.
+// Bounds on RSA keys in proofs, in bits. The upper bound is for the
+// server's sake: a proof is checked before its client authenticates, and
+// verifying costs the square of the modulus size (some 40 µs at 2048
+// bits, 150 µs at 4096, 600 µs at 8192).
 const (
 	minRSABits = 2048
-	maxRSABits = 8192
+	maxRSABits = 4096
 )
 
 // privateMembers are JWK members that hold private or symmetric key

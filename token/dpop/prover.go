@@ -38,7 +38,7 @@ type Prover struct {
 
 // NewProver returns a Prover signing with key: an *ecdsa.PrivateKey on
 // P-256 (ES256), an ed25519.PrivateKey (EdDSA) or an *rsa.PrivateKey of
-// 2048 to 8192 bits (PS256), or any crypto.Signer whose public key is one
+// 2048 to 4096 bits (PS256), or any crypto.Signer whose public key is one
 // of those (a key in a hardware module, say).
 func NewProver(key crypto.Signer) (*Prover, error) {
 	if key == nil {
