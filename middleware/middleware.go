@@ -12,8 +12,8 @@
 // so that a token presented many times is verified once.
 //
 // With [Config.DPoP] it also accepts DPoP-bound tokens (RFC 9449) with
-// their proofs, and refuses a bound token sent as a bearer token; see
-// dpop.go for the answers.
+// their proofs, and refuses a bound token sent as a bearer token (see
+// "DPoP" below).
 //
 // # Answers (RFC 6750 §3)
 //
@@ -47,6 +47,32 @@
 // included, so a token whose key or jti was revoked in this process is
 // refused on its next use. Other processes see a revocation when their own
 // revocation view refreshes (see the token package for that bound).
+//
+// # DPoP
+//
+// With [Config.DPoP] the middleware also accepts "Authorization: DPoP
+// <token>" with one DPoP header holding a proof, which must be valid for
+// the request (method, [Config.DPoPURL], ath of the token; see package
+// token/dpop), made with the key the token is bound to (its cnf.jkt) and
+// used once. The proof is checked on every request, after the token (which
+// a token.Verifier may answer from its cache of verified tokens): no cached
+// verification ever admits a bound token without its proof. Refusals:
+//
+//   - a bound token sent as Bearer (RS-30), or an unbound token sent as
+//     DPoP: 401 invalid_token;
+//   - no proof, two, or an invalid, stale or replayed one: 401
+//     invalid_dpop_proof;
+//   - a proof made with another key than the token's: 401 invalid_token;
+//   - with server nonces, a proof without the current one: 401
+//     use_dpop_nonce with the nonce in the DPoP-Nonce header;
+//   - a replay memory full of live proofs: 503.
+//
+// The error goes in a DPoP challenge carrying algs; every refusal, the bare
+// 401 included, also has a Bearer challenge (RFC 9449 §7.2), without the
+// error when it is DPoP's ([Error.Challenges]). Without Config.DPoP the
+// DPoP scheme is not understood (no credential) and a bound token is
+// refused whatever the scheme, so that a resource that cannot check proofs
+// never takes a bound token for a bearer one.
 package middleware
 
 import (
