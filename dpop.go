@@ -95,7 +95,7 @@ func newDPoP(c DPoPConfig, issuer string, now func() time.Time) (*dpop.Verifier,
 	}
 	algs := c.Algorithms
 	if algs == nil {
-		algs = dpop.DefaultAlgorithms
+		algs = dpop.DefaultAlgorithms()
 	}
 	var replay dpop.ReplayStore
 	if c.Replay != nil {

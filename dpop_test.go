@@ -47,7 +47,7 @@ func (d dpopClients) AuthenticateClient(ctx context.Context, id, secret string) 
 func withDPoP(t testing.TB, cfg dpop.Config) func(*EndpointConfig) {
 	return func(c *EndpointConfig) {
 		if cfg.Algorithms == nil {
-			cfg.Algorithms = dpop.DefaultAlgorithms
+			cfg.Algorithms = dpop.DefaultAlgorithms()
 		}
 		cfg.Now = c.Now
 		v, err := dpop.NewVerifier(cfg)

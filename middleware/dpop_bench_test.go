@@ -42,7 +42,7 @@ func BenchmarkMiddlewareDPoP(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	dv, _ := dpop.NewVerifier(dpop.Config{Algorithms: dpop.DefaultAlgorithms})
+	dv, _ := dpop.NewVerifier(dpop.Config{Algorithms: dpop.DefaultAlgorithms()})
 	m, err := New(Config{Verifier: v, DPoP: dv, DPoPURL: RequestURL("https://api.test")})
 	if err != nil {
 		b.Fatal(err)

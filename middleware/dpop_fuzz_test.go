@@ -44,7 +44,7 @@ func FuzzDPoPResource(f *testing.F) {
 	if err != nil {
 		f.Fatal(err)
 	}
-	dv, _ := dpop.NewVerifier(dpop.Config{Algorithms: dpop.DefaultAlgorithms, Now: now})
+	dv, _ := dpop.NewVerifier(dpop.Config{Algorithms: dpop.DefaultAlgorithms(), Now: now})
 	m, err := New(Config{Verifier: v, Realm: "r", DPoP: dv, DPoPURL: RequestURL("https://api.test")})
 	if err != nil {
 		f.Fatal(err)

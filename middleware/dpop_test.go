@@ -341,7 +341,7 @@ func TestRequestURL(t *testing.T) {
 }
 
 func TestNewDPoPNeedsURL(t *testing.T) {
-	dv, _ := dpop.NewVerifier(dpop.Config{Algorithms: dpop.DefaultAlgorithms})
+	dv, _ := dpop.NewVerifier(dpop.Config{Algorithms: dpop.DefaultAlgorithms()})
 	if _, err := middleware.New(middleware.Config{Verifier: &token.Verifier{}, DPoP: dv}); err == nil {
 		t.Error("New accepted DPoP without DPoPURL")
 	}

@@ -27,7 +27,7 @@ func Example() {
 		panic(err)
 	}
 
-	v, err := dpop.NewVerifier(dpop.Config{Algorithms: dpop.DefaultAlgorithms, Now: clock})
+	v, err := dpop.NewVerifier(dpop.Config{Algorithms: dpop.DefaultAlgorithms(), Now: clock})
 	if err != nil {
 		panic(err)
 	}

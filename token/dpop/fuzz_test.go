@@ -35,7 +35,7 @@ const (
 // checkCost (measured cheaply, confirmed precisely only when it seems
 // exceeded: see costtest.Bound.Check).
 func FuzzCheck(f *testing.F) {
-	v, err := NewVerifier(Config{Algorithms: DefaultAlgorithms, Nonce: true, NonceSecret: fuzzNonceSecret,
+	v, err := NewVerifier(Config{Algorithms: DefaultAlgorithms(), Nonce: true, NonceSecret: fuzzNonceSecret,
 		Now: func() time.Time { return t0 }})
 	if err != nil {
 		f.Fatal(err)

@@ -23,9 +23,9 @@ const (
 	RS256   = "RS256" // RSASSA-PKCS1-v1_5 with SHA-256
 )
 
-// DefaultAlgorithms are keyturn's choice of proof algorithms, in the order
-// advertised: every algorithm this package knows.
-var DefaultAlgorithms = []string{ES256, EdDSA, Ed25519, PS256, RS256}
+// DefaultAlgorithms returns keyturn's choice of proof algorithms, in the
+// order advertised: every algorithm this package knows.
+func DefaultAlgorithms() []string { return []string{ES256, EdDSA, Ed25519, PS256, RS256} }
 
 func knownAlg(a string) bool {
 	return a == ES256 || a == EdDSA || a == Ed25519 || a == PS256 || a == RS256

@@ -121,7 +121,7 @@ func good(t testing.TB, key crypto.Signer) (map[string]any, map[string]any) {
 func newVerifier(t testing.TB, cfg Config) *Verifier {
 	t.Helper()
 	if cfg.Algorithms == nil {
-		cfg.Algorithms = DefaultAlgorithms
+		cfg.Algorithms = DefaultAlgorithms()
 	}
 	if cfg.Now == nil {
 		cfg.Now = func() time.Time { return t0 }
@@ -473,10 +473,10 @@ func TestNewVerifierRefuses(t *testing.T) {
 		"HS256":          {Algorithms: []string{"HS256"}},
 		"none":           {Algorithms: []string{"none"}},
 		"twice":          {Algorithms: []string{ES256, ES256}},
-		"window":         {Algorithms: DefaultAlgorithms, Window: time.Hour},
-		"short secret":   {Algorithms: DefaultAlgorithms, Nonce: true, NonceSecret: []byte("short")},
-		"secret, no use": {Algorithms: DefaultAlgorithms, NonceSecret: make([]byte, 32)},
-		"negative cache": {Algorithms: DefaultAlgorithms, ReplayCacheSize: -1},
+		"window":         {Algorithms: DefaultAlgorithms(), Window: time.Hour},
+		"short secret":   {Algorithms: DefaultAlgorithms(), Nonce: true, NonceSecret: []byte("short")},
+		"secret, no use": {Algorithms: DefaultAlgorithms(), NonceSecret: make([]byte, 32)},
+		"negative cache": {Algorithms: DefaultAlgorithms(), ReplayCacheSize: -1},
 	} {
 		if _, err := NewVerifier(cfg); err == nil {
 			t.Errorf("%s: NewVerifier accepted it", name)
