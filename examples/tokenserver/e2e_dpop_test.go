@@ -207,3 +207,24 @@ func TestEndToEndDPoPInterop(t *testing.T) {
 		})
 	}
 }
+
+// TestKeysCreateDPoPBound: tokenserver keys create -dpop-bound makes a
+// DPoP-only key, as the admin API's "dpop_bound": true does.
+func TestKeysCreateDPoPBound(t *testing.T) {
+	env := map[string]string{"KEYTURN_DB": t.TempDir() + "/k.db"}
+	for _, bound := range []bool{true, false} {
+		args := []string{"keys", "create", "-name", "d", "-scope", "read:users", "-log-level", "error"}
+		if bound {
+			args = append(args, "-dpop-bound")
+		}
+		var out, errs strings.Builder
+		code := cli{stdout: &out, stderr: &errs, getenv: func(k string) string { return env[k] }}.run(args)
+		var created map[string]any
+		if code != 0 || json.Unmarshal([]byte(out.String()), &created) != nil {
+			t.Fatalf("keys create: %d %q %q", code, out.String(), errs.String())
+		}
+		if got, _ := created["dpop_bound"].(bool); got != bound {
+			t.Errorf("-dpop-bound %v: %s", bound, out.String())
+		}
+	}
+}
