@@ -228,3 +228,56 @@ func TestKeysCreateDPoPBound(t *testing.T) {
 		}
 	}
 }
+
+// TestEndToEndDPoPManyProcesses: two servers on one PostgreSQL database,
+// with -dpop-nonce, share the memory of used proofs and their nonces: a
+// nonce from one is good at the other, and a proof accepted by one is
+// refused by the other, at the token endpoint and at the resources.
+func TestEndToEndDPoPManyProcesses(t *testing.T) {
+	base := os.Getenv("KEYTURN_TEST_POSTGRES")
+	if base == "" {
+		t.Skip("PostgreSQL end-to-end test skipped: set KEYTURN_TEST_POSTGRES to run it")
+	}
+	db := freshSchema(t, base)
+	const issuer = "http://keyturn.test" // what proofs name, whichever server gets them
+	a := start(t, secrets, db, "-issuer", issuer, "-dpop-nonce")
+	admin := a.bootstrapKey()
+	b := start(t, secrets, db, "-issuer", issuer, "-dpop-nonce")
+	id, secret := a.createKey(a.tokenFor(admin), `{"name":"dpop","scope":"read:users"}`)
+	basic := "Basic " + basicCreds(id, secret)
+
+	key, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	prover, _ := dpop.NewProver(key)
+	proof := func(method, path, tok string) string {
+		s, err := prover.Proof(method, issuer+path, tok)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return s
+	}
+	exchange := func(p *proc, proof string) resp {
+		return p.do("POST", "/oauth/token", map[string]string{"Content-Type": form, "Authorization": basic, "DPoP": proof},
+			"grant_type=client_credentials")
+	}
+	r := exchange(a, proof("POST", "/oauth/token", ""))
+	nonce := r.header.Get("DPoP-Nonce")
+	if r.status != 400 || r.body["error"] != "use_dpop_nonce" || nonce == "" {
+		t.Fatalf("no nonce: %d %s", r.status, r.raw)
+	}
+	prover.SetNonce(nonce)
+	p1 := proof("POST", "/oauth/token", "")
+	r = b.want(exchange(b, p1), 200, "the other server's nonce")
+	if r.body["token_type"] != "DPoP" {
+		t.Fatalf("token_type %v", r.body["token_type"])
+	}
+	tok := r.body["access_token"].(string)
+	if r := exchange(a, p1); r.status != 400 || r.body["error"] != "invalid_dpop_proof" {
+		t.Fatalf("a proof used at one server, replayed at the other: %d %s", r.status, r.raw)
+	}
+	rp := proof("GET", "/v1/staff", tok)
+	hdr := map[string]string{"Authorization": "DPoP " + tok, "DPoP": rp}
+	a.want(a.do("GET", "/v1/staff", hdr, ""), 200, "a resource with a proof")
+	if r := b.do("GET", "/v1/staff", hdr, ""); r.status != 401 || !strings.Contains(strings.Join(r.header.Values("WWW-Authenticate"), " "), "invalid_dpop_proof") {
+		t.Fatalf("a resource proof replayed at the other server: %d %q", r.status, r.header.Values("WWW-Authenticate"))
+	}
+}
