@@ -45,13 +45,15 @@ type adminAPI struct {
 // are shown as [KeyEntry] values, never with a secret or hash.
 //
 //   - POST {AdminPath} (scope write:api_keys), a JSON body {"name", "scope",
-//     "token_lifetime", "expires_at"}: 201 with the new key's entry and,
+//     "token_lifetime", "expires_at", "dpop_bound"}: 201 with the new key's entry and,
 //     this once, "key", "client_id" and "client_secret". The scope must lie
 //     within the caller's token scope (403 insufficient_scope otherwise).
 //     expires_at (unix seconds, an integer in the future) makes the key
 //     stop working then: from that second on it is refused at the token,
 //     introspection and revocation endpoints as a revoked key is (401
-//     invalid_client). The body is read as strictly as the token endpoint
+//     invalid_client). "dpop_bound": true makes the key DPoP-only (RFC 9449
+//     §5.2): the token endpoint refuses it a token without a valid DPoP
+//     proof (400 invalid_dpop_proof). The body is read as strictly as the token endpoint
 //     reads JSON: one object, no member twice (also when escaped), no other
 //     member, nothing after it (400 invalid_request otherwise); null stands
 //     for a member left out. A name holding a control character is refused
@@ -150,6 +152,9 @@ type KeyEntry struct {
 	// Resources are the only resource indicators the key may get tokens
 	// for; left out when it may get them for any of the server's.
 	Resources []string `json:"resources,omitempty"`
+	// DPoPBound says the key gets tokens only with a DPoP proof (RFC
+	// 9449); left out when false.
+	DPoPBound bool `json:"dpop_bound,omitempty"`
 }
 
 // NewKeyEntry returns the entry of rec.
@@ -159,6 +164,7 @@ func NewKeyEntry(rec keys.Record) KeyEntry {
 		TokenLifetime: int64(rec.TokenLifetime / time.Second), CreatedAt: rec.CreatedAt.Unix(),
 		Owner: rec.Owner, ExpiresAt: unixOrZero(rec.ExpiresAt), RevokedAt: unixOrZero(rec.RevokedAt),
 		LastUsedAt: unixOrZero(rec.LastUsedAt), AuthMethod: rec.AuthMethod, Resources: rec.Resources,
+		DPoPBound: rec.DPoPBound,
 	}
 }
 
@@ -212,6 +218,8 @@ type createRequest struct {
 	lifetime    int64
 	expiresAt   int64 // 0: never
 
+	dpopBound bool
+
 	clientParams // token_endpoint_auth_method, jwks, resources (admin_clients.go)
 }
 
@@ -247,9 +255,14 @@ func readCreate(w http.ResponseWriter, r *http.Request) (createRequest, error) {
 			}
 		case "token_endpoint_auth_method", "jwks", "resources":
 			return req.clientParams.read(name, v)
+		case "dpop_bound": // dpop.go
+			if v != "true" && v != "false" {
+				return errors.New("dpop_bound must be true or false")
+			}
+			req.dpopBound = v == "true"
 		default:
 			return errors.New("the body may hold only name, scope, token_lifetime, expires_at, " +
-				"token_endpoint_auth_method, jwks and resources")
+				"token_endpoint_auth_method, jwks, resources and dpop_bound")
 		}
 		return nil
 	})
@@ -316,6 +329,7 @@ func (a *adminAPI) create(w http.ResponseWriter, r *http.Request) {
 	}
 	p := keys.CreateParams{
 		Name: req.name, Owner: a.owner(claims), Scope: set, TokenLifetime: time.Duration(lifetime) * time.Second,
+		DPoPBound: req.dpopBound,
 	}
 	if req.expiresAt != 0 {
 		if p.ExpiresAt = time.Unix(req.expiresAt, 0); !p.ExpiresAt.After(a.now()) {

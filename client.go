@@ -42,6 +42,9 @@ type Client struct {
 	// Resources, when set, are the only resource indicators (RFC 8707)
 	// the client may get tokens for; empty means any of the Endpoint's.
 	Resources []string
+	// DPoPBound makes the client DPoP-only: it gets a token only with a
+	// valid DPoP proof (RFC 9449 §5.2; see dpop.go).
+	DPoPBound bool
 }
 
 // ClientAuthenticator checks a client_id / client_secret pair. It is how
@@ -113,7 +116,7 @@ func (c *KeyClients) AuthenticateClient(ctx context.Context, clientID, clientSec
 		return Client{}, err
 	}
 	return Client{ID: rec.ID, Scope: rec.Scope, TokenLifetime: rec.TokenLifetime, Owner: rec.Owner,
-		Resources: rec.Resources}, nil
+		Resources: rec.Resources, DPoPBound: rec.DPoPBound}, nil
 }
 
 // SplitKey splits a whole API key into its client_id / client_secret pair

@@ -35,7 +35,8 @@ func TestDependenciesPointDown(t *testing.T) {
 		"storage":    {},
 		"keys":       {"scope", "storage"},
 		"token":      {"scope", "storage", "internal/jsonenc"},
-		"middleware": {"scope", "token"},
+		"middleware": {"scope", "token", "token/dpop"},
+		"token/dpop": {},
 		// The admin page: the standard library and its embedded files.
 		"internal/adminui": {},
 	}

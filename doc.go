@@ -51,6 +51,11 @@
 //     longer; every token issued records the key's last use
 //     (keys.Record.LastUsedAt), at most once a minute per key and process
 //     and off the response.
+//   - DPoP (RFC 9449, on unless [DPoPConfig.Disabled]): a token request
+//     with a valid DPoP proof gets a token bound to the proof's key, and
+//     the middleware admits a bound token only with a fresh proof made with
+//     that key, on every request, cached verification or not; a bound token
+//     sent as a bearer token is refused. See "DPoP choices" below.
 //   - The pepper: the store remembers a fingerprint of [Config.Pepper], and
 //     New refuses another pepper, or none after one, with
 //     [ErrPepperMismatch] instead of starting a server that refuses every
@@ -147,6 +152,55 @@
 // tokens whose aud holds the Audience, so a token for another resource is
 // refused there; introspection and revocation accept the tokens of every
 // resource.
+//
+// # DPoP choices
+//
+// RFC 9449 leaves these to the server (TOK-54 … TOK-62, RS-30, IN-20,
+// MD-12; the code is in dpop.go, middleware/dpop.go and token/dpop):
+//
+//   - Algorithms: ES256, EdDSA (also under its RFC 9864 name Ed25519, which
+//     oauth4webapi sends), PS256 and RS256 ([DPoPConfig.Algorithms] narrows
+//     them), advertised as dpop_signing_alg_values_supported and in every
+//     DPoP challenge's algs. Never none, never an HMAC, never a key the
+//     proof does not embed; a jwk with private members is refused.
+//   - The window: a proof's iat may lie 60 s before or after the server's
+//     clock ([DPoPConfig.Window], at most 5 min).
+//   - Replay: each proof (its key and jti) is accepted once. By default the
+//     memory is the process's own, bounded to 100 000 proofs and holding
+//     each until its iat + window; full of live proofs it refuses new ones
+//     (503 at the token endpoint and the middleware) rather than forget one.
+//     Several processes behind one name share it through
+//     [DPoPConfig.Replay] (the example server does on PostgreSQL);
+//     otherwise a proof could be accepted once at each process.
+//   - htu: compared after RFC 3986 normalisation, without query or
+//     fragment, with a URL built from configuration, never from Host or
+//     X-Forwarded-* headers: the issuer followed by the request's path at
+//     the token endpoint ([EndpointConfig.DPoPURL] overrides it), the
+//     issuer's origin followed by the request line's path at the resources
+//     ([DPoPConfig.ResourceURL] overrides it; middleware.RequestURL builds
+//     one for another origin). Behind a TLS-terminating proxy the issuer is
+//     the public https URL, which is what clients sign.
+//   - Order at the token endpoint: the proof is checked before the client
+//     authenticates (a bad proof is 400 invalid_dpop_proof whatever the
+//     credentials, and costs no credential check), and recorded as used only
+//     after (only an authenticated client's proofs take room in the replay
+//     memory; a good proof with bad credentials can be sent again with good
+//     ones). Two DPoP headers are invalid_dpop_proof.
+//   - Nonces ([DPoPConfig.Nonce], off by default): stateless, an HMAC of
+//     the current 5-minute slot, valid in that slot and the next; 400
+//     use_dpop_nonce at the token endpoint and 401 error="use_dpop_nonce"
+//     at the resources, each with the nonce in DPoP-Nonce.
+//   - Clients: a key created with dpop_bound (keys.CreateParams.DPoPBound)
+//     gets no token without a proof (400 invalid_dpop_proof). Any client
+//     may send a proof and gets a bound token; the password grant too.
+//   - Resources: an error about a DPoP request goes in a DPoP challenge
+//     (with algs), beside a bare Bearer one; a proof by another key than
+//     the token's cnf.jkt, a bound token sent as Bearer and an unbound one
+//     sent as DPoP are invalid_token; a missing, malformed, stale or
+//     replayed proof is invalid_dpop_proof (RFC 9449 §7.1, §12.2).
+//   - Tokens outside HTTP: [Server.Verifier] returns a bound token's
+//     token.Claims.JKT; a host that admits requests with it (a gRPC
+//     interceptor, say) must check a proof itself (token/dpop).
 //
 // # Conformance choices
 //
@@ -253,7 +307,8 @@
 //     or 403. Tokens not for the Verifier's audience are inactive. Type
 //     hints are ignored (IN-14, RV-05). There is no scanning throttle beyond
 //     the authentication limiter (IN-22): 128-bit jti values and signatures
-//     make scanning hopeless. DPoP is not supported (IN-20, MD-12).
+//     make scanning hopeless. A DPoP-bound token shows cnf {"jkt"} and
+//     token_type DPoP (IN-20).
 //   - Revocation (RV-06, RV-09, RV-14): without token.Revocations on
 //     the Verifier every request is 400 unsupported_token_type and metadata
 //     advertises no revocation endpoint. Another client's token is refused

@@ -19,6 +19,7 @@ import (
 	"github.com/keyturn/keyturn/scope"
 	"github.com/keyturn/keyturn/storage"
 	"github.com/keyturn/keyturn/token"
+	"github.com/keyturn/keyturn/token/dpop"
 )
 
 // AuthMethod is a way for a client to present its credentials. Methods
@@ -227,6 +228,16 @@ type EndpointConfig struct {
 	// (400 invalid_target), so that every token is for an explicitly
 	// chosen resource (RFC 8707 §2.1).
 	ResourceRequired bool
+
+	// DPoP, when set, binds tokens to the keys of DPoP proofs (RFC 9449;
+	// see dpop.go). Nil means DPoP headers are ignored and DPoP-only
+	// clients get no token.
+	DPoP *dpop.Verifier
+
+	// DPoPURL returns the URL a token request's DPoP proof must name (its
+	// htu). Nil means the issuer followed by the request's path, as
+	// metadata advertises the endpoint; no header is read.
+	DPoPURL func(r *http.Request) string
 }
 
 // Endpoint is keyturn's authorization server over HTTP: the token endpoint
@@ -262,6 +273,9 @@ type Endpoint struct {
 	assertionAudiences []string // the aud values an assertion may hold
 	resources          []string // the Issuer's audience, then Resources
 	resourceRequired   bool
+
+	dpop    *dpop.Verifier // nil: DPoP off
+	dpopURL func(*http.Request) string
 }
 
 // NewEndpoint checks cfg and returns an Endpoint.
@@ -282,6 +296,11 @@ func NewEndpoint(cfg EndpointConfig) (*Endpoint, error) {
 		limiter:      cfg.Limiter,
 		events:       cfg.Events,
 		now:          cfg.Now,
+		dpop:         cfg.DPoP,
+		dpopURL:      cfg.DPoPURL,
+	}
+	if e.dpopURL == nil {
+		e.dpopURL = e.dpopTokenURL
 	}
 	if e.issuer == nil {
 		return nil, errors.New("keyturn: EndpointConfig.Issuer is required")
@@ -486,14 +505,20 @@ func (e *Endpoint) serveToken(w http.ResponseWriter, r *http.Request, implicitPa
 		return
 	}
 
-	if grant == grantPassword {
-		e.passwordGrant(w, r, req, requested, resources)
+	// DPoP (dpop.go): the proof is checked before any credential is.
+	proof, oerr := e.dpopProof(w, r)
+	if oerr != nil {
+		e.writeError(w, oerr)
 		return
 	}
-	e.clientCredentialsGrant(w, r, req, requested, resources)
+	if grant == grantPassword {
+		e.passwordGrant(w, r, req, requested, resources, proof)
+		return
+	}
+	e.clientCredentialsGrant(w, r, req, requested, resources, proof)
 }
 
-func (e *Endpoint) clientCredentialsGrant(w http.ResponseWriter, r *http.Request, req *oauthreq.Request, requested scope.Set, resources []string) {
+func (e *Endpoint) clientCredentialsGrant(w http.ResponseWriter, r *http.Request, req *oauthreq.Request, requested scope.Set, resources []string, proof *dpop.Proof) {
 	ctx := r.Context()
 	// The token is issued as of now, before the client is checked: a
 	// revocation of the client made after the check then covers it, however
@@ -519,6 +544,11 @@ func (e *Endpoint) clientCredentialsGrant(w http.ResponseWriter, r *http.Request
 		e.writeError(w, oerr)
 		return
 	}
+	jkt, oerr := e.dpopBind(ctx, proof, client.DPoPBound)
+	if oerr != nil {
+		e.writeError(w, oerr)
+		return
+	}
 	e.mint(w, r, methodOf(req), token.Grant{
 		Subject:  client.ID,
 		ClientID: client.ID,
@@ -526,10 +556,11 @@ func (e *Endpoint) clientCredentialsGrant(w http.ResponseWriter, r *http.Request
 		Lifetime: client.TokenLifetime,
 		IssuedAt: checked,
 		Audience: resources, // nil: the Issuer's audience
+		JKT:      jkt,
 	})
 }
 
-func (e *Endpoint) passwordGrant(w http.ResponseWriter, r *http.Request, req *oauthreq.Request, requested scope.Set, resources []string) {
+func (e *Endpoint) passwordGrant(w http.ResponseWriter, r *http.Request, req *oauthreq.Request, requested scope.Set, resources []string, proof *dpop.Proof) {
 	if req.Source != oauthreq.SourceNone || req.ClientID != "" {
 		e.writeError(w, errInvalidRequest("the password grant takes no client credentials"))
 		return
@@ -548,12 +579,18 @@ func (e *Endpoint) passwordGrant(w http.ResponseWriter, r *http.Request, req *oa
 		e.writeError(w, oerr)
 		return
 	}
+	jkt, oerr := e.dpopBind(r.Context(), proof, false)
+	if oerr != nil {
+		e.writeError(w, oerr)
+		return
+	}
 	e.mint(w, r, 0, token.Grant{
 		Subject:  user.Subject,
 		ClientID: e.passwordID,
 		Scope:    granted,
 		Lifetime: e.passwordLife,
 		Audience: resources, // nil: the Issuer's audience
+		JKT:      jkt,
 	})
 }
 
@@ -712,7 +749,9 @@ func (e *Endpoint) mint(w http.ResponseWriter, r *http.Request, method AuthMetho
 	buf := make([]byte, 0, len(tok)+len(sc)+128)
 	buf = append(buf, `{"access_token":`...)
 	buf = jsonenc.AppendString(buf, tok)
-	buf = append(buf, `,"token_type":"Bearer","expires_in":`...)
+	buf = append(buf, `,"token_type":`...)
+	buf = append(buf, tokenType(c.JKT)...) // "DPoP" for a bound token (dpop.go)
+	buf = append(buf, `,"expires_in":`...)
 	buf = strconv.AppendInt(buf, int64(c.ExpiresAt.Sub(c.IssuedAt)/time.Second), 10)
 	buf = append(buf, `,"scope":`...)
 	buf = jsonenc.AppendString(buf, sc)

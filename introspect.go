@@ -20,7 +20,8 @@ import (
 // unknown, badly signed, expired, not yet valid, revoked, for another
 // audience, or issued to another client when the caller may not see it; for
 // the rest it is {"active":true} with scope, client_id, sub, exp, iat, nbf,
-// iss, aud, jti and token_type "Bearer". token_type_hint is ignored: there
+// iss, aud, jti and token_type "Bearer", or, for a token bound to a DPoP
+// key, cnf {"jkt"} and token_type "DPoP". token_type_hint is ignored: there
 // is one kind of token.
 func (e *Endpoint) Introspection() http.Handler {
 	return introspectionHandler{e}
@@ -89,7 +90,14 @@ func appendIntrospection(b []byte, c *token.Claims) []byte {
 	b = jsonenc.AppendStringOrArray(b, c.Audience)
 	b = append(b, `,"jti":`...)
 	b = jsonenc.AppendString(b, c.ID)
-	b = append(b, `,"token_type":"Bearer"}`...)
+	if c.JKT != "" { // RFC 9449 §6.2 (dpop.go)
+		b = append(b, `,"cnf":{"jkt":`...)
+		b = jsonenc.AppendString(b, c.JKT)
+		b = append(b, '}')
+	}
+	b = append(b, `,"token_type":`...)
+	b = append(b, tokenType(c.JKT)...)
+	b = append(b, '}')
 	return b
 }
 

@@ -258,6 +258,10 @@ type Config struct {
 	// Rand is the source of key secrets and token ids. Nil means
 	// crypto/rand.
 	Rand io.Reader
+
+	// DPoP configures sender-constrained tokens (RFC 9449; see dpop.go).
+	// The zero value turns them on with their defaults.
+	DPoP DPoPConfig
 }
 
 // Server is an assembled authorization server: the API keys, the signing
@@ -354,6 +358,11 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 		return nil, err
 	}
 	var err error
+	// DPoP (dpop.go): one verifier for the token endpoint and the middleware.
+	dpopV, resourceURL, err := newDPoP(cfg.DPoP, cfg.Issuer, cfg.Now)
+	if err != nil {
+		return nil, err
+	}
 	if s.keySet, err = token.NewKeySet(ctx, token.KeySetConfig{
 		Store: cfg.Store, Algorithm: cfg.Algorithm, KEK: cfg.KEK, Now: cfg.Now, Rand: cfg.Rand,
 	}); err != nil {
@@ -469,6 +478,7 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 		Limiter:          limiter,
 		Events:           events,
 		Now:              cfg.Now,
+		DPoP:             dpopV,
 	}); err != nil {
 		return nil, err
 	}
@@ -476,7 +486,8 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 	if onError == nil {
 		onError = LogRefusals(s.log, orString(cfg.Realm, DefaultRealm))
 	}
-	if s.mw, err = middleware.New(middleware.Config{Verifier: s.verifier, Realm: cfg.Realm, ErrorHandler: onError}); err != nil {
+	if s.mw, err = middleware.New(middleware.Config{Verifier: s.verifier, Realm: cfg.Realm, ErrorHandler: onError,
+		DPoP: dpopV, DPoPURL: resourceURL}); err != nil {
 		return nil, err
 	}
 	s.admin = &adminAPI{keys: s.keys, log: s.log, refuse: onError, passwordID: passwordID, now: s.now,
@@ -593,7 +604,10 @@ func (s *Server) Middleware() *middleware.Middleware { return s.mw }
 
 // Verifier returns the token verifier behind the middleware, for hosts that
 // check tokens outside HTTP (gRPC interceptors, queue consumers). It caches
-// verified tokens and refuses revoked ones.
+// verified tokens and refuses revoked ones. It checks tokens, not senders:
+// a DPoP-bound token's claims have JKT set, and such a request must also
+// carry a proof made with that key (token/dpop), as [Server.Require]
+// demands.
 func (s *Server) Verifier() *token.Verifier { return s.verifier }
 
 // Keys returns the API key manager, for hosts that create, list or revoke

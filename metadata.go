@@ -100,6 +100,9 @@ func (e *Endpoint) buildMetadata(cfg EndpointConfig) error {
 		list("revocation_endpoint_auth_signing_alg_values_supported", authAlgs)
 	}
 	list("scopes_supported", cfg.ScopesSupported.Tokens())
+	if e.dpop != nil {
+		list("dpop_signing_alg_values_supported", e.dpop.Algorithms()) // dpop.go
+	}
 	b = append(b, "}\n"...) // a newline, so that a shell prompt does not land on the JSON
 	e.metadata = b
 	return nil
@@ -118,8 +121,9 @@ func (e *Endpoint) MetadataPath() string { return e.metadataPath }
 // HEAD) with a fixed JSON document: issuer, token_endpoint, jwks_uri,
 // introspection_endpoint, revocation_endpoint (when revocation is
 // enabled), grant_types_supported, the *_auth_methods_supported lists (the
-// RFC 6749 methods enabled) and scopes_supported, leaving out any list that
-// would be empty. The document is public: Cache-Control public,
+// RFC 6749 methods enabled), scopes_supported and, with DPoP,
+// dpop_signing_alg_values_supported, leaving out any list that would be
+// empty. The document is public: Cache-Control public,
 // max-age=300, and Access-Control-Allow-Origin: *.
 func (e *Endpoint) Metadata() http.Handler {
 	return metadataHandler{e}

@@ -290,8 +290,9 @@ func TestMD11_IntrospectionRevocationMethods(t *testing.T) {
 	wantRevokeOK(t, e.do(formPost("/revoke", post)))
 }
 
-// MD-12: DPoP is not enabled, so dpop_signing_alg_values_supported is
-// absent.
+// MD-12: an Endpoint without DPoP (EndpointConfig.DPoP nil) advertises no
+// dpop_signing_alg_values_supported; TestMD12_DPoPAlgorithms is the other
+// half.
 func TestMD12_NoDPoP(t *testing.T) {
 	e := newEndpointEnv(t)
 	if _, ok := e.metadata(t)["dpop_signing_alg_values_supported"]; ok {

@@ -214,6 +214,9 @@ type Record struct {
 	// Resources are the resource indicators (RFC 8707) the key may get
 	// tokens for; empty means any of the server's.
 	Resources []string
+	// DPoPBound says the key must present a DPoP proof (RFC 9449) at the
+	// token endpoint, so that every token it gets is sender-constrained.
+	DPoPBound bool
 }
 
 // recordOf turns a stored key into a Record. A stored scope that does not
@@ -242,6 +245,7 @@ func record(k storage.Key, sc scope.Set) Record {
 		AuthMethod:    k.AuthMethod,
 		JWKS:          string(k.JWKS),
 		Resources:     slices.Clone(k.Resources),
+		DPoPBound:     k.DPoPBound,
 	}
 }
 
@@ -274,6 +278,9 @@ type CreateParams struct {
 	// MaxResources (see [CheckResource]). Whether they are the server's is
 	// the caller's to check.
 	Resources []string
+	// DPoPBound makes the key DPoP-only: the token endpoint refuses it a
+	// token unless the request carries a valid DPoP proof.
+	DPoPBound bool
 }
 
 // validName reports whether name may be a key's name (see
@@ -362,6 +369,7 @@ func (m *Manager) Prepare(p CreateParams, ceiling scope.Set) (Key, Record, func(
 		CreatedAt:     now,
 		ExpiresAt:     expires,
 		Resources:     resources,
+		DPoPBound:     p.DPoPBound,
 	}
 	if jwks != nil {
 		// A private_key_jwt client: no secret at all (see clients.go).

@@ -6,7 +6,8 @@ package middleware_test
 // one way.
 //
 // Not applicable here, with the reason:
-//   - RS-30 (DPoP downgrade): keyturn issues no DPoP-bound tokens.
+//   - RS-30 (DPoP downgrade) is in dpop_test.go, with the DPoP resource
+//     tests.
 //   - RS-34 (CORS): the middleware adds no CORS headers; a host that enables
 //     CORS must list WWW-Authenticate in Access-Control-Expose-Headers.
 //   - RS-01..RS-08 and RS-24..RS-27 are also covered with a fake verifier in

@@ -24,6 +24,21 @@ type Error struct {
 	// (errors.Is(err, token.ErrExpired)...). It is for logs and is never
 	// sent to the client.
 	Err error
+
+	// DPoP challenges (RFC 9449 §7.1), set by a Middleware that accepts
+	// DPoP (see Config.DPoP); see dpop.go.
+
+	// DPoPAlgs, when not empty, lists (space-separated) the DPoP proof
+	// algorithms the resource accepts: the answer then carries a DPoP
+	// challenge with algs beside the Bearer one.
+	DPoPAlgs string
+	// DPoPError says the refusal concerns the DPoP scheme (a DPoP request,
+	// or a DPoP-bound token sent as Bearer): its error goes in the DPoP
+	// challenge, and the Bearer challenge is bare.
+	DPoPError bool
+	// DPoPNonce, when not empty, is sent as the DPoP-Nonce header (with
+	// Code "use_dpop_nonce", RFC 9449 §9).
+	DPoPNonce string
 }
 
 // Error returns "keyturn/middleware: " followed by the code and description.
@@ -39,10 +54,21 @@ func (e *Error) Error() string {
 func (e *Error) Unwrap() error { return e.Err }
 
 // Challenge returns the WWW-Authenticate value for the refusal (RFC 6750
-// §3), with the given realm when it is not empty.
+// §3), with the given realm when it is not empty: the challenge that
+// carries the error, which is the DPoP one when DPoPError is set (see
+// [Error.Challenges] for every challenge of the answer).
 func (e *Error) Challenge(realm string) string {
+	if e.DPoPError {
+		return e.challenge("DPoP", realm, true, e.DPoPAlgs)
+	}
+	return e.challenge("Bearer", realm, true, "")
+}
+
+// challenge is the challenge of scheme, with the error when withError and
+// with algs when not empty.
+func (e *Error) challenge(scheme, realm string, withError bool, algs string) string {
 	var b strings.Builder
-	b.WriteString("Bearer")
+	b.WriteString(scheme)
 	sep := " "
 	attr := func(name, value string) {
 		b.WriteString(sep)
@@ -55,7 +81,7 @@ func (e *Error) Challenge(realm string) string {
 	if realm != "" {
 		attr("realm", realm)
 	}
-	if e.Code != "" {
+	if withError && e.Code != "" {
 		attr("error", e.Code)
 		if e.Description != "" {
 			attr("error_description", e.Description)
@@ -63,6 +89,9 @@ func (e *Error) Challenge(realm string) string {
 		if e.Scope != "" {
 			attr("scope", e.Scope)
 		}
+	}
+	if algs != "" {
+		attr("algs", algs)
 	}
 	return b.String()
 }
@@ -79,7 +108,10 @@ func (m *Middleware) writeError(w http.ResponseWriter, _ *http.Request, e *Error
 // it to answer.
 func WriteError(w http.ResponseWriter, e *Error, realm string) {
 	h := w.Header()
-	h.Set("WWW-Authenticate", e.Challenge(realm))
+	h["Www-Authenticate"] = e.Challenges(realm) // the canonical key
+	if e.DPoPNonce != "" && printable(e.DPoPNonce) {
+		h.Set("DPoP-Nonce", e.DPoPNonce)
+	}
 	h.Set("Content-Type", "application/json")
 	h.Set("Cache-Control", "no-store")
 	h.Set("X-Content-Type-Options", "nosniff")

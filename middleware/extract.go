@@ -9,18 +9,20 @@ import (
 	"strings"
 )
 
-// extract finds the request's bearer token (RFC 6750 §2). It returns the
-// token, whether it came from the query, and, when it read a form body, a
-// replacement body for the handler. The caller checks the token's syntax
-// with b64token.
-func (m *Middleware) extract(r *http.Request) (tok string, fromQuery bool, body io.ReadCloser, rerr *Error) {
+// extract finds the request's bearer token (RFC 6750 §2), or its DPoP
+// token ("Authorization: DPoP", RFC 9449 §7.1) when DPoP is configured. It
+// returns the token, whether it came from the query, and, when it read a
+// form body, a replacement body for the handler, and whether the DPoP
+// scheme carried it. The caller checks the token's syntax with b64token.
+func (m *Middleware) extract(r *http.Request) (tok string, fromQuery bool, body io.ReadCloser, isDPoP bool, rerr *Error) {
 	var header string
 	hasHeader := false
 	switch vs := r.Header["Authorization"]; len(vs) {
 	case 0:
 	case 1:
 		scheme, rest, _ := strings.Cut(vs[0], " ")
-		if strings.EqualFold(scheme, "Bearer") {
+		isDPoP = m.dpop != nil && strings.EqualFold(scheme, "DPoP")
+		if isDPoP || strings.EqualFold(scheme, "Bearer") {
 			hasHeader = true
 			// Its syntax is checked by the caller, after a token.Verifier
 			// (whose cache hits then skip the scan) or before another.
@@ -29,7 +31,7 @@ func (m *Middleware) extract(r *http.Request) (tok string, fromQuery bool, body 
 		// Another scheme (Basic, Token...) is no bearer credential at all
 		// (RFC 6750 §3.1): the request is answered as unauthenticated.
 	default:
-		return "", false, nil, malformed("more than one Authorization header")
+		return "", false, nil, false, malformed("more than one Authorization header")
 	}
 
 	// A token in the query is looked for only if the query mentions it, so
@@ -39,17 +41,17 @@ func (m *Middleware) extract(r *http.Request) (tok string, fromQuery bool, body 
 	if strings.Contains(r.URL.RawQuery, "access_token") {
 		q, err := url.ParseQuery(r.URL.RawQuery)
 		if err != nil {
-			return "", false, nil, malformed("the query string is malformed")
+			return "", false, nil, false, malformed("the query string is malformed")
 		}
 		if vs, ok := q["access_token"]; ok {
 			if hasHeader || len(vs) != 1 {
-				return "", false, nil, malformed("the token was sent by more than one method")
+				return "", false, nil, false, malformed("the token was sent by more than one method")
 			}
 			if m.allowQuery {
 				hasQuery = true
 				query = vs[0]
 				if !b64token(query) {
-					return "", false, nil, malformed("the access_token parameter is not a valid b64token")
+					return "", false, nil, false, malformed("the access_token parameter is not a valid b64token")
 				}
 			}
 		}
@@ -60,26 +62,26 @@ func (m *Middleware) extract(r *http.Request) (tok string, fromQuery bool, body 
 	if m.allowForm && formBody(r) {
 		buf, err := io.ReadAll(io.LimitReader(r.Body, maxFormBody+1))
 		if err != nil {
-			return "", false, nil, malformed("the request body could not be read")
+			return "", false, nil, false, malformed("the request body could not be read")
 		}
 		if len(buf) > maxFormBody {
-			return "", false, nil, &Error{Status: http.StatusRequestEntityTooLarge, Code: "invalid_request",
+			return "", false, nil, false, &Error{Status: http.StatusRequestEntityTooLarge, Code: "invalid_request",
 				Description: "the request body is too large"}
 		}
 		body = io.NopCloser(bytes.NewReader(buf))
 		if bytes.Contains(buf, []byte("access_token")) {
 			q, err := url.ParseQuery(string(buf))
 			if err != nil {
-				return "", false, nil, malformed("the form body is malformed")
+				return "", false, nil, false, malformed("the form body is malformed")
 			}
 			if vs, ok := q["access_token"]; ok {
 				if hasHeader || hasQuery || len(vs) != 1 {
-					return "", false, nil, malformed("the token was sent by more than one method")
+					return "", false, nil, false, malformed("the token was sent by more than one method")
 				}
 				hasForm = true
 				form = vs[0]
 				if !b64token(form) {
-					return "", false, nil, malformed("the access_token parameter is not a valid b64token")
+					return "", false, nil, false, malformed("the access_token parameter is not a valid b64token")
 				}
 			}
 		}
@@ -87,13 +89,13 @@ func (m *Middleware) extract(r *http.Request) (tok string, fromQuery bool, body 
 
 	switch {
 	case hasHeader:
-		return header, false, body, nil
+		return header, false, body, isDPoP, nil
 	case hasQuery:
-		return query, true, body, nil
+		return query, true, body, false, nil
 	case hasForm:
-		return form, false, body, nil
+		return form, false, body, false, nil
 	}
-	return "", false, nil, &Error{Status: http.StatusUnauthorized, Description: "a bearer token is required"}
+	return "", false, nil, false, &Error{Status: http.StatusUnauthorized, Description: "a bearer token is required"}
 }
 
 // formBody reports whether r may carry a form-encoded token (RFC 6750 §2.2):

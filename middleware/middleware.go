@@ -11,6 +11,10 @@
 // with [token.FromContext]. A [token.Verifier] caches the JWTs it accepted,
 // so that a token presented many times is verified once.
 //
+// With [Config.DPoP] it also accepts DPoP-bound tokens (RFC 9449) with
+// their proofs, and refuses a bound token sent as a bearer token (see
+// "DPoP" below).
+//
 // # Answers (RFC 6750 §3)
 //
 //   - No credential (no Authorization header, another scheme such as Basic,
@@ -43,6 +47,32 @@
 // included, so a token whose key or jti was revoked in this process is
 // refused on its next use. Other processes see a revocation when their own
 // revocation view refreshes (see the token package for that bound).
+//
+// # DPoP
+//
+// With [Config.DPoP] the middleware also accepts "Authorization: DPoP
+// <token>" with one DPoP header holding a proof, which must be valid for
+// the request (method, [Config.DPoPURL], ath of the token; see package
+// token/dpop), made with the key the token is bound to (its cnf.jkt) and
+// used once. The proof is checked on every request, after the token (which
+// a token.Verifier may answer from its cache of verified tokens): no cached
+// verification ever admits a bound token without its proof. Refusals:
+//
+//   - a bound token sent as Bearer (RS-30), or an unbound token sent as
+//     DPoP: 401 invalid_token;
+//   - no proof, two, or an invalid, stale or replayed one: 401
+//     invalid_dpop_proof;
+//   - a proof made with another key than the token's: 401 invalid_token;
+//   - with server nonces, a proof without the current one: 401
+//     use_dpop_nonce with the nonce in the DPoP-Nonce header;
+//   - a replay memory full of live proofs: 503.
+//
+// The error goes in a DPoP challenge carrying algs; every refusal, the bare
+// 401 included, also has a Bearer challenge (RFC 9449 §7.2), without the
+// error when it is DPoP's ([Error.Challenges]). Without Config.DPoP the
+// DPoP scheme is not understood (no credential) and a bound token is
+// refused whatever the scheme, so that a resource that cannot check proofs
+// never takes a bound token for a bearer one.
 package middleware
 
 import (
@@ -53,6 +83,7 @@ import (
 
 	"github.com/keyturn/keyturn/scope"
 	"github.com/keyturn/keyturn/token"
+	"github.com/keyturn/keyturn/token/dpop"
 )
 
 // Verifier verifies a bearer token and returns its claims. keyturn's
@@ -94,6 +125,18 @@ type Config struct {
 	// means DefaultMaxTokenLength.
 	MaxTokenLength int
 
+	// DPoP, when set, also accepts DPoP-bound tokens (RFC 9449), sent as
+	// "Authorization: DPoP <token>" with a proof checked by this verifier
+	// (see dpop.go and package token/dpop). Nil means the DPoP scheme is
+	// not understood, and a bound token is refused whatever the scheme.
+	DPoP *dpop.Verifier
+
+	// DPoPURL returns the URL a DPoP proof's htu must name for r: the URL
+	// as the client addressed it, built from configuration, never from
+	// Host or X-Forwarded-* headers the client sets. Required with DPoP;
+	// [RequestURL] makes one.
+	DPoPURL func(r *http.Request) string
+
 	// ErrorHandler, when set, writes every refusal instead of the default
 	// JSON writer. It receives the refusal as an *Error. It should set the
 	// status and WWW-Authenticate from it (see [Error.Challenge]), or call
@@ -110,6 +153,10 @@ type Middleware struct {
 	allowForm  bool
 	maxLen     int
 	onError    func(http.ResponseWriter, *http.Request, *Error)
+
+	dpop     *dpop.Verifier // nil: DPoP not accepted
+	dpopURL  func(*http.Request) string
+	dpopAlgs string // the algs of DPoP challenges
 }
 
 // New validates cfg and returns a Middleware.
@@ -133,6 +180,12 @@ func New(cfg Config) (*Middleware, error) {
 	}
 	if m.maxLen == 0 {
 		m.maxLen = DefaultMaxTokenLength
+	}
+	if m.dpop = cfg.DPoP; m.dpop != nil {
+		if m.dpopURL = cfg.DPoPURL; m.dpopURL == nil {
+			return nil, errors.New("keyturn/middleware: Config.DPoPURL is required with DPoP")
+		}
+		m.dpopAlgs = strings.Join(m.dpop.Algorithms(), " ")
 	}
 	if m.onError == nil {
 		m.onError = m.writeError
@@ -234,13 +287,15 @@ func (g *guard) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	m := g.m
 	claims, fromQuery, r2, rerr := m.authenticate(r)
 	if rerr != nil {
+		rerr.DPoPAlgs = m.dpopAlgs
 		m.onError(w, r, rerr)
 		return
 	}
 	if g.check != nil {
 		if ok, need := g.check(claims, r); !ok {
 			m.onError(w, r, &Error{Status: http.StatusForbidden, Code: "insufficient_scope",
-				Description: "the token lacks the scope this resource needs", Scope: need})
+				Description: "the token lacks the scope this resource needs", Scope: need,
+				DPoPAlgs: m.dpopAlgs, DPoPError: claims.JKT != "" && m.dpop != nil})
 			return
 		}
 	}
@@ -257,7 +312,7 @@ func (m *Middleware) authenticate(r *http.Request) (*token.Claims, bool, *http.R
 	if c, ok := token.FromContext(r.Context()); ok {
 		return c, false, r, nil
 	}
-	tok, fromQuery, body, rerr := m.extract(r)
+	tok, fromQuery, body, isDPoP, rerr := m.extract(r)
 	if rerr != nil {
 		return nil, false, nil, rerr
 	}
@@ -286,6 +341,12 @@ func (m *Middleware) authenticate(r *http.Request) (*token.Claims, bool, *http.R
 	if claims == nil {
 		return nil, false, nil, &Error{Status: http.StatusUnauthorized, Code: "invalid_token",
 			Description: "the access token is invalid", Err: errNilClaims}
+	}
+	if claims.JKT != "" || isDPoP {
+		// A sender-constrained token: its proof, on every request (dpop.go).
+		if rerr := m.checkDPoP(r, tok, claims, isDPoP); rerr != nil {
+			return nil, false, nil, rerr
+		}
 	}
 	r2 := r.WithContext(token.NewContext(r.Context(), claims))
 	if body != nil {

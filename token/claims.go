@@ -27,6 +27,13 @@ type Claims struct {
 	ClientID  string    // client_id
 	Scope     scope.Set // scope, canonical; the empty set when absent
 
+	// JKT is the cnf.jkt claim (RFC 9449 §6.1): the RFC 7638 thumbprint of
+	// the DPoP key the token is bound to, base64url. Empty for a bearer
+	// token. A bound token must be admitted only with a DPoP proof made
+	// with that key (see package token/dpop; keyturn's middleware does
+	// this), never as a bearer token.
+	JKT string
+
 	// Extra holds the host's own claims, as added by [IssuerConfig.Extra].
 	// After verification the values are what encoding/json decodes into an
 	// any (float64 for numbers, map[string]any for objects...). Extra never
@@ -37,7 +44,7 @@ type Claims struct {
 
 // registered lists the claim names keyturn sets itself; [IssuerConfig.Extra]
 // cannot use them.
-var registered = [...]string{"iss", "sub", "aud", "exp", "iat", "nbf", "jti", "client_id", "scope"}
+var registered = [...]string{"iss", "sub", "aud", "exp", "iat", "nbf", "jti", "client_id", "scope", "cnf"}
 
 func isRegistered(name string) bool {
 	for _, r := range registered {
@@ -107,6 +114,11 @@ func appendClaims(dst []byte, c *Claims, extra []extraClaim) []byte {
 		dst = append(dst, `,"scope":`...)
 		dst = jsonenc.AppendString(dst, c.Scope.String())
 	}
+	if c.JKT != "" {
+		dst = append(dst, `,"cnf":{"jkt":`...)
+		dst = jsonenc.AppendString(dst, c.JKT)
+		dst = append(dst, '}')
+	}
 	for _, e := range extra {
 		dst = append(dst, ',')
 		dst = jsonenc.AppendString(dst, e.name)
@@ -134,6 +146,7 @@ const (
 	hasJti
 	hasClientID
 	hasScope
+	hasCnf
 )
 
 // decodeClaims decodes a JWT claim set strictly: the payload must be one JSON
@@ -242,9 +255,43 @@ func (c *Claims) setClaim(name string, raw []byte, seen *uint16) error {
 				err = fmt.Errorf("%w: claim \"scope\": %w", ErrMalformed, err)
 			}
 		}
+	case hasCnf:
+		c.JKT, err = claimCnf(raw)
 	}
 	return err
 }
+
+// claimCnf decodes cnf (RFC 7800): an object holding exactly one member,
+// jkt (RFC 9449 §6.1), a base64url SHA-256 thumbprint. A confirmation
+// method keyturn cannot check (x5t#S256...) makes the token malformed,
+// so that a bound token is never taken for a bearer one.
+func claimCnf(raw []byte) (string, error) {
+	if raw[0] != '{' {
+		return "", fmt.Errorf("%w: claim \"cnf\" is not an object", ErrMalformed)
+	}
+	var jkt string
+	seen := false
+	err := forEachMember(raw, "claim \"cnf\"", func(name string, v []byte) error {
+		if name != "jkt" || seen {
+			return fmt.Errorf("%w: claim \"cnf\" holds another member than jkt", ErrMalformed)
+		}
+		seen = true
+		s, err := claimString("cnf.jkt", v)
+		jkt = s
+		return err
+	})
+	if err != nil {
+		return "", err
+	}
+	if !validJKT(jkt) {
+		return "", fmt.Errorf("%w: claim \"cnf\" has no well-formed jkt", ErrMalformed)
+	}
+	return jkt, nil
+}
+
+// validJKT reports whether s has the shape of a SHA-256 JWK thumbprint:
+// 43 characters of canonical base64url.
+func validJKT(s string) bool { return len(s) == 43 && canonicalBase64URL(s) }
 
 // claimString decodes a registered string claim.
 func claimString(name string, raw []byte) (string, error) {

@@ -15,7 +15,11 @@
 // claims iss, sub, aud, exp, iat, nbf, jti (128 random bits), client_id and
 // scope (the canonical space-delimited string; left out when empty), in
 // that order, then any host claims from [IssuerConfig.Extra], which can never
-// replace those. Lifetimes are whole seconds up to [MaxLifetime], set per
+// replace those. A token bound to a DPoP key ([Grant.JKT], RFC 9449) also
+// carries cnf {"jkt": thumbprint}, which [Verifier.Verify] returns as
+// [Claims.JKT]: Verify checks the token, not its sender, so whoever admits
+// a request with a bound token must also check a DPoP proof made with that
+// key (package token/dpop; keyturn's middleware does). Lifetimes are whole seconds up to [MaxLifetime], set per
 // issuer ([IssuerConfig.Lifetime], default 900 s) and per client
 // ([Grant.Lifetime], e.g. a key's own 900, 7200 or 3599 s).
 //

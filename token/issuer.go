@@ -83,7 +83,7 @@ type IssuerConfig struct {
 	// Extra, when set, is called for every token with a copy of its
 	// registered claims and returns host claims to add. Values are encoded
 	// with encoding/json. A name that is a registered claim (iss, sub, aud,
-	// exp, iat, nbf, jti, client_id, scope) makes Mint fail: host claims can
+	// exp, iat, nbf, jti, client_id, scope, cnf) makes Mint fail: host claims can
 	// never replace keyturn's. An error from Extra fails Mint.
 	Extra func(ctx context.Context, c *Claims) (map[string]any, error)
 
@@ -112,6 +112,11 @@ type Grant struct {
 	// Audience overrides the issuer's audience for this token (RFC 8707
 	// resource indicators). Nil means the issuer's.
 	Audience []string
+	// JKT, when set, binds the token to a DPoP key (RFC 9449): the RFC
+	// 7638 SHA-256 thumbprint of the key, base64url, from a checked proof
+	// (token/dpop). It becomes the cnf.jkt claim. Empty means a bearer
+	// token.
+	JKT string
 	// IssuedAt, when set, is when the client's credentials were checked;
 	// the token's iat (and nbf, and the start of its lifetime) is then this
 	// time rather than the time of minting, rounded down to the second.
@@ -232,13 +237,17 @@ func checkLifetime(what string, d time.Duration) error {
 //
 // The claims are iss, sub, aud, exp, iat, nbf (= iat), jti (128 random
 // bits, base64url), client_id, scope (canonical, space-delimited; left out
-// when empty) and the host's Extra claims. Times are whole seconds.
+// when empty), cnf {"jkt"} for a token bound to a DPoP key (Grant.JKT) and
+// the host's Extra claims. Times are whole seconds.
 func (i *Issuer) Mint(ctx context.Context, g Grant) (string, *Claims, error) {
 	if err := checkClaimString("Grant.Subject", g.Subject); err != nil {
 		return "", nil, err
 	}
 	if err := checkClaimString("Grant.ClientID", g.ClientID); err != nil {
 		return "", nil, err
+	}
+	if g.JKT != "" && !validJKT(g.JKT) {
+		return "", nil, errors.New("keyturn/token: Grant.JKT is not a base64url SHA-256 thumbprint")
 	}
 	lifetime := g.Lifetime
 	if lifetime == 0 {
@@ -276,6 +285,7 @@ func (i *Issuer) Mint(ctx context.Context, g Grant) (string, *Claims, error) {
 		ID:        base64.RawURLEncoding.EncodeToString(id[:]),
 		ClientID:  g.ClientID,
 		Scope:     g.Scope,
+		JKT:       g.JKT,
 	}
 	var extra []extraClaim
 	if i.extra != nil {

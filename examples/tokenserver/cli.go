@@ -217,12 +217,14 @@ func (cl cli) keysCreate(args []string) error {
 		name, scopes string
 		lifetime     int64
 		expiresAt    int64
+		dpopBound    bool
 	)
 	cmd.fs.StringVar(&name, "name", "", "a name for people")
 	cmd.fs.StringVar(&scopes, "scope", "", "the key's scope, 'S S...' (required)")
 	cmd.fs.Int64Var(&lifetime, "lifetime", 900, "lifetime of the key's tokens in seconds, 60 to 86400")
 	cmd.fs.Int64Var(&expiresAt, "expires-at", 0, "unix time at which the key stops working (default never)")
-	const synopsis = "keys create -name N -scope 'S...' [-lifetime SECONDS] [-expires-at UNIX]"
+	cmd.fs.BoolVar(&dpopBound, "dpop-bound", false, "the key gets tokens only with a DPoP proof (RFC 9449)")
+	const synopsis = "keys create -name N -scope 'S...' [-lifetime SECONDS] [-expires-at UNIX] [-dpop-bound]"
 	if err := cmd.parse(args, 0, synopsis); err != nil {
 		return err
 	}
@@ -237,7 +239,7 @@ func (cl cli) keysCreate(args []string) error {
 	case expiresAt < 0 || expiresAt > 0 && !time.Unix(expiresAt, 0).After(time.Now()):
 		return usageErrorf("keys create: -expires-at must be in the future")
 	}
-	p := keys.CreateParams{Name: name, Scope: set, TokenLifetime: time.Duration(lifetime) * time.Second}
+	p := keys.CreateParams{Name: name, Scope: set, TokenLifetime: time.Duration(lifetime) * time.Second, DPoPBound: dpopBound}
 	if expiresAt > 0 {
 		p.ExpiresAt = time.Unix(expiresAt, 0)
 	}

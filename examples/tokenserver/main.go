@@ -84,6 +84,7 @@ type config struct {
 	scopes                     scope.Set // -scope: beyond the built-in ones
 	logFormat, logLevel        string
 	metricsAddr                string
+	dpopNonce                  bool          // -dpop-nonce (dpop.go)
 	pepper, kek                []byte        // from the environment
 	sweepEvery                 time.Duration // zero: keyturn's default; tests shorten it
 }
@@ -121,6 +122,7 @@ func (c *config) serverFlags() *flag.FlagSet {
 	fs.Var(formatFlag{&c.format}, "token-format", "access tokens: jwt or opaque")
 	fs.Var(scopeFlag{&c.scopes}, "scope", "scopes the server knows beyond the built-in ones, 'S S...'")
 	fs.StringVar(&c.metricsAddr, "metrics-addr", c.metricsAddr, "serve /metrics on this address instead of the main listener")
+	fs.BoolVar(&c.dpopNonce, "dpop-nonce", c.dpopNonce, "require a server nonce in DPoP proofs (RFC 9449 §8)")
 	c.logFlags(fs)
 	return fs
 }

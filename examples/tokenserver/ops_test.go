@@ -199,7 +199,7 @@ func TestUsage(t *testing.T) {
 	}
 	c := defaultConfig()
 	n := 0
-	for name := range strings.FieldsSeq("addr db issuer audience resource tls-cert tls-key user alg token-format scope log-format log-level metrics-addr") {
+	for name := range strings.FieldsSeq("addr db issuer audience resource tls-cert tls-key user alg token-format scope log-format log-level metrics-addr dpop-nonce") {
 		n++
 		if !strings.Contains(out.String(), "-"+name+" ") || !strings.Contains(out.String(), envName(name)) {
 			t.Errorf("-h lacks -%s or %s", name, envName(name))
