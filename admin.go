@@ -37,7 +37,6 @@ type adminAPI struct {
 	refuse     func(http.ResponseWriter, *http.Request, *middleware.Error)
 	passwordID string // client_id of password-grant tokens
 	now        func() time.Time
-	assertions bool     // private_key_jwt clients may be created (admin_clients.go)
 	resources  []string // the server's resources, for a key's "resources"
 }
 

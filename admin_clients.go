@@ -50,9 +50,6 @@ func (c *clientParams) read(name, v string) error {
 func (a *adminAPI) clientParams(p *keys.CreateParams, c clientParams) string {
 	switch c.method {
 	case storage.AuthPrivateKeyJWT:
-		if !a.assertions {
-			return "this server does not accept private_key_jwt: its store cannot refuse a replayed assertion"
-		}
 		if c.jwks == nil {
 			return "a private_key_jwt client needs jwks, its public keys"
 		}

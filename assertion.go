@@ -351,15 +351,11 @@ func (c cachedJWKSReplacer) ReplaceKeyJWKS(ctx context.Context, id string, old, 
 }
 
 // jwksReplacer is how New's keys.Manager replaces the keys of
-// private_key_jwt clients: through st, if it can, and then forgetting the
-// client's cached record when there is a key cache. Nil if st cannot.
+// private_key_jwt clients: through st, and then forgetting the client's
+// cached record when there is a key cache.
 func (s *Server) jwksReplacer(st Store) storage.KeyJWKSReplacer {
-	r, ok := st.(storage.KeyJWKSReplacer)
-	switch {
-	case !ok:
-		return nil
-	case s.keyCache != nil:
-		return cachedJWKSReplacer{r, s.keyCache}
+	if s.keyCache != nil {
+		return cachedJWKSReplacer{st, s.keyCache}
 	}
-	return r
+	return st
 }

@@ -563,29 +563,6 @@ func TestAssertionRefusalLeaksNothing(t *testing.T) {
 	}
 }
 
-// A store that cannot remember assertion ids gets no private_key_jwt:
-// assertions are refused, the metadata does not offer the method and the
-// admin API does not create such clients.
-func TestAssertionsNeedAReplayStore(t *testing.T) {
-	s := newServer(t, func(c *Config) { c.Store = noReplay{c.Store} })
-	id := s.pkClient(t, clientJWKS())
-	status, body, hdr := s.postForm(t, "/oauth/token", assertionForm(edAssertion(t, claimsFor(id))).Encode())
-	wantRefused(t, status, body, hdr, http.StatusUnauthorized, "invalid_client")
-	r := httptest.NewRequest("GET", "/.well-known/oauth-authorization-server", nil)
-	_, md := decode(t, s.do(r))
-	if strings.Contains(asJSON(md), "private_key_jwt") {
-		t.Errorf("metadata offers private_key_jwt: %v", md)
-	}
-	tok := s.adminToken(t)
-	status, body = s.adminPost(t, "/v1/api_keys", tok, `{"name":"svc","scope":"read:users","token_endpoint_auth_method":"private_key_jwt","jwks":`+string(clientJWKS())+`}`)
-	if status != http.StatusBadRequest {
-		t.Fatalf("create: %d %v", status, body)
-	}
-}
-
-// noReplay hides the ReplayStore of a Store.
-type noReplay struct{ Store }
-
 func asJSON(v any) string { b, _ := json.Marshal(v); return string(b) }
 
 // adminToken is a token of a root key with the admin scopes.

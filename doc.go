@@ -128,10 +128,9 @@
 // [MaxAssertionLifetime] ahead and after its iat, iat and nbf not in the
 // future (30 s of skew), and a jti (at most 1 KiB) never accepted before:
 // the jti is remembered in the store's [storage.ReplayStore] until exp,
-// across every process sharing the store, and swept after. [New] offers
-// private_key_jwt only over a Store that implements storage.ReplayStore
-// (memory and sqlstore do); over another, assertions are refused and such
-// clients cannot be created. Failed assertions count against the client
+// across every process sharing the store, and swept after (every [Store]
+// is a storage.ReplayStore, so this cannot be left out). Failed assertions
+// count against the client
 // (their sub) at the address in the [Limiter], as wrong secrets do.
 //
 // The admin API creates such a client with {"token_endpoint_auth_method":

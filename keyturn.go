@@ -23,17 +23,23 @@ import (
 	"github.com/keyturn/keyturn/token"
 )
 
-// Store is everything a [Server] keeps: API keys, signing keys,
-// revocations, opaque tokens and the fingerprint of the pepper, and the
-// sweeping of expired records. storage/memory and storage/sqlstore implement
-// it.
+// Store is everything a [Server] keeps: API keys (and the public keys of
+// private_key_jwt clients), signing keys, revocations, opaque tokens, the
+// fingerprint of the pepper, the ids of client assertions already used,
+// the counts of failed authentications, and the sweeping of expired
+// records. storage/memory and storage/sqlstore implement it; a host's own
+// store runs storage/storagetest.Run. Nothing a Server protects with it can
+// be left out by a store that lacks a part: such a store does not compile
+// as a Store.
 type Store interface {
 	storage.KeyStore
+	storage.KeyJWKSReplacer
 	storage.SigningKeyStore
 	storage.RevocationStore
 	storage.OpaqueTokenStore
 	storage.SettingStore
 	storage.Sweeper
+	storage.ReplayStore
 	storage.FailureStore
 }
 
@@ -72,9 +78,7 @@ const UserOwnerPrefix = "user:"
 // styles of token API differ only in Methods, Users, CreatedAt and the
 // paths (see the package documentation).
 type Config struct {
-	// Store keeps everything. Required. A Store that also implements
-	// storage.ReplayStore (memory and sqlstore do) enables private_key_jwt
-	// clients; over one that does not, client assertions are refused.
+	// Store keeps everything. Required.
 	Store Store
 
 	// Issuer is the authorization server's issuer identifier (RFC 8414),
@@ -418,13 +422,6 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 		}
 	}
 	clients := NewKeyClients(s.keys)
-	// private_key_jwt needs a store that remembers assertion ids: without
-	// one, no assertion is accepted and no such client can be created.
-	var assertions AssertionClients
-	replay, _ := cfg.Store.(storage.ReplayStore)
-	if replay != nil {
-		assertions = clients
-	}
 	hostEvents := cfg.Events
 	if hostEvents == nil {
 		hostEvents = LogEvents(s.log)
@@ -456,8 +453,8 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 		Issuer:           s.issuer,
 		Verifier:         endpointVerifier,
 		Clients:          clients,
-		Assertions:       assertions,
-		Replay:           replay,
+		Assertions:       clients,
+		Replay:           cfg.Store,
 		Resources:        cfg.Resources,
 		ResourceRequired: cfg.ResourceRequired,
 		Methods:          cfg.Methods,
@@ -491,7 +488,7 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 		return nil, err
 	}
 	s.admin = &adminAPI{keys: s.keys, log: s.log, refuse: onError, passwordID: passwordID, now: s.now,
-		assertions: assertions != nil, resources: s.endpoint.resources}
+		resources: s.endpoint.resources}
 	return s, nil
 }
 

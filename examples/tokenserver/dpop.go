@@ -5,7 +5,6 @@ import (
 	"crypto/sha256"
 
 	"github.com/keyturn/keyturn"
-	"github.com/keyturn/keyturn/storage"
 )
 
 // dpopConfig is the server's DPoP (RFC 9449) configuration: on, with every
@@ -18,9 +17,7 @@ import (
 func dpopConfig(c config, st *openedStore) keyturn.DPoPConfig {
 	d := keyturn.DPoPConfig{Nonce: c.dpopNonce}
 	if st.changes != nil { // PostgreSQL
-		if rs, ok := st.store.(storage.ReplayStore); ok {
-			d.Replay = rs
-		}
+		d.Replay = st.store
 		if c.dpopNonce && len(c.pepper) > 0 {
 			mac := hmac.New(sha256.New, c.pepper)
 			mac.Write([]byte("tokenserver dpop nonce secret v1"))

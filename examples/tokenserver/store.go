@@ -22,8 +22,6 @@ import (
 type store interface {
 	keyturn.Store
 	storage.SigningKeyUpdater
-	storage.ReplayStore     // private_key_jwt: each assertion accepted once
-	storage.KeyJWKSReplacer // private_key_jwt: rotating a client's keys
 }
 
 // openedStore is an open store with the means to check and close it.
