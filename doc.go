@@ -168,9 +168,10 @@
 //     memory is the process's own, bounded to 100 000 proofs and holding
 //     each until its iat + window; full of live proofs it refuses new ones
 //     (503 at the token endpoint and the middleware) rather than forget one.
-//     Several processes behind one name share it through
-//     [DPoPConfig.Replay] (the example server does on PostgreSQL);
-//     otherwise a proof could be accepted once at each process.
+//     Processes sharing a store share it too, by default once
+//     [Config.Changes] says the store is shared (or through
+//     [DPoPConfig.Replay]); with [DPoPConfig.ReplayPerProcess] a proof
+//     could be accepted once at each process.
 //   - htu: compared after RFC 3986 normalisation, without query or
 //     fragment, with a URL built from configuration, never from Host or
 //     X-Forwarded-* headers: the issuer followed by the request's path at

@@ -66,17 +66,27 @@ type DPoPConfig struct {
 
 	// Replay, when set, remembers used proofs instead of this process's
 	// memory, so that servers sharing it accept each proof once between
-	// them (sqlstore on PostgreSQL is one). Nil means each process keeps
-	// its own memory: behind a load balancer a proof could then be
-	// replayed once at each process within its window.
+	// them (sqlstore on PostgreSQL is one), at the cost of a write per
+	// proof. Nil means Config.Store when Config.Changes is set (the store
+	// is shared by other processes), unless ReplayPerProcess; otherwise
+	// each process keeps its own memory, and behind a load balancer a
+	// proof could then be replayed once at each process within its window.
 	Replay storage.ReplayStore
+
+	// ReplayPerProcess keeps the memory of used proofs in this process
+	// even when Config.Changes is set, sparing the store a write per
+	// proof: a proof may then be replayed once at each other process
+	// within its window.
+	ReplayPerProcess bool
 
 	// Nonce makes every proof carry a server nonce (RFC 9449 §8).
 	Nonce bool
 
 	// NonceSecret keys the nonces (at least 32 bytes): the same in every
-	// process that should accept the others' nonces. Nil means a random
-	// secret per process.
+	// process that should accept the others' nonces. Nil means one derived
+	// from Config.Pepper when Config.Changes is set (every process sharing
+	// the store accepts the others' nonces), and otherwise a random secret
+	// per process.
 	NonceSecret []byte
 
 	// ResourceURL returns the URL a proof sent to the middleware

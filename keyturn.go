@@ -363,7 +363,18 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 	}
 	var err error
 	// DPoP (dpop.go): one verifier for the token endpoint and the middleware.
-	dpopV, resourceURL, err := newDPoP(cfg.DPoP, cfg.Issuer, cfg.Now)
+	dc := cfg.DPoP
+	if cfg.Changes != nil {
+		// Other processes share the store: by default they share the
+		// memory of used proofs, and accept each other's nonces.
+		if dc.Replay == nil && !dc.ReplayPerProcess {
+			dc.Replay = cfg.Store
+		}
+		if dc.Nonce && dc.NonceSecret == nil {
+			dc.NonceSecret = derivedKey(cfg.Pepper, "keyturn dpop nonces")
+		}
+	}
+	dpopV, resourceURL, err := newDPoP(dc, cfg.Issuer, cfg.Now)
 	if err != nil {
 		return nil, err
 	}
@@ -509,9 +520,13 @@ const pepperSetting = "keyturn.pepper_fingerprint"
 // failureKey is the key that names the failure counts of the default
 // limiter in the store: the same in every process with the same pepper,
 // and of no use to check a secret.
-func failureKey(pepper []byte) []byte {
+func failureKey(pepper []byte) []byte { return derivedKey(pepper, "keyturn failure counts") }
+
+// derivedKey is a key for one purpose, named by label, derived from the
+// pepper: the same in every process configured alike.
+func derivedKey(pepper []byte, label string) []byte {
 	m := hmac.New(sha256.New, pepper)
-	m.Write([]byte("keyturn failure counts"))
+	m.Write([]byte(label))
 	return m.Sum(nil)
 }
 

@@ -66,7 +66,7 @@ func newServer(ctx context.Context, c config, st *openedStore, log *slog.Logger,
 		ErrorHandler:     s.refuse,
 		SweepInterval:    c.sweepEvery, // zero: the default
 		Changes:          st.changes,   // nil but on PostgreSQL
-		DPoP:             dpopConfig(c, st),
+		DPoP:             dpopConfig(c),
 	})
 	if err != nil {
 		return nil, err
