@@ -185,7 +185,10 @@
 //     credentials, and costs no credential check), and recorded as used only
 //     after (only an authenticated client's proofs take room in the replay
 //     memory; a good proof with bad credentials can be sent again with good
-//     ones). Two DPoP headers are invalid_dpop_proof.
+//     ones). Two DPoP headers are invalid_dpop_proof. A bad proof counts
+//     as a failure against the remote address in the [Limiter], as
+//     credentials too malformed to name anyone do, so that nobody can make
+//     the server check signatures without limit.
 //   - Nonces ([DPoPConfig.Nonce], off by default): stateless, an HMAC of
 //     the current 5-minute slot, valid in that slot and the next; 400
 //     use_dpop_nonce at the token endpoint and 401 error="use_dpop_nonce"

@@ -150,7 +150,18 @@ func (e *Endpoint) dpopProof(w http.ResponseWriter, r *http.Request) (*dpop.Proo
 	if len(vs) > 1 {
 		return nil, errInvalidProof("exactly one DPoP proof is allowed")
 	}
+	// A proof costs a signature check before any credential is looked at,
+	// so a bad one counts against the remote address, as credentials too
+	// malformed to name anyone do: nobody can make the server check
+	// signatures without limit.
+	if wait := e.limiter.Reserve(r, LimitKey{}); wait > 0 {
+		if r.Context().Err() != nil {
+			return nil, errUnavailable
+		}
+		return nil, errRateLimited(wait)
+	}
 	p, err := e.dpop.Check(vs[0], r.Method, e.dpopURL(r), "")
+	e.limiter.Settle(r, LimitKey{}, err != nil && !errors.Is(err, dpop.ErrUseNonce))
 	switch {
 	case errors.Is(err, dpop.ErrUseNonce):
 		w.Header().Set("DPoP-Nonce", e.dpop.Nonce())
