@@ -150,7 +150,12 @@ func (e *Endpoint) authenticateAssertion(ctx context.Context, r *http.Request, r
 	switch {
 	case errors.Is(err, ErrInvalidClient):
 		return fail(id, err)
-	case err != nil || client.ID != id:
+	case err != nil:
+		// The client could not be looked up now (the store is
+		// unreachable, say): 503, as for a secret (see authenticate).
+		failed = ctx.Err() != nil
+		return Client{}, errUnavailable
+	case client.ID != id:
 		failed = ctx.Err() != nil
 		return Client{}, errServer
 	}
@@ -165,7 +170,7 @@ func (e *Endpoint) authenticateAssertion(ctx context.Context, r *http.Request, r
 	switch {
 	case err != nil:
 		failed = ctx.Err() != nil
-		return Client{}, errServer
+		return Client{}, errUnavailable
 	case !first:
 		return fail(id, errAssertion("its jti was used before"))
 	}

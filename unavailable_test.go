@@ -2,6 +2,7 @@ package keyturn
 
 import (
 	"context"
+	"errors"
 	"net/http"
 	"net/http/httptest"
 	"sync/atomic"
@@ -56,5 +57,27 @@ func TestStoreUnreachable(t *testing.T) {
 	}
 	if _, err := New(t.Context(), Config{Store: st, Issuer: testIssuer, StoreTimeout: -1}); err == nil {
 		t.Error("a negative StoreTimeout was accepted")
+	}
+}
+
+// replayDown is a store whose one-time values cannot be recorded now.
+type replayDown struct{ *memory.Store }
+
+func (replayDown) UseOnce(context.Context, string, string, time.Time, time.Time) (bool, error) {
+	return false, errors.New("store down")
+}
+
+// A client assertion whose jti cannot be recorded, because the store is
+// unreachable, is answered 503 with Retry-After: never a token (the
+// replay check could not be made), and never a 401 that would count
+// against the client.
+func TestAssertionStoreUnreachable(t *testing.T) {
+	s := newServer(t, func(c *Config) { c.Store = replayDown{memory.New()} })
+	id := s.pkClient(t, clientJWKS())
+	for range DefaultClientAddressBurst + 1 {
+		status, body, hdr := s.postForm(t, "/oauth/token", assertionForm(edAssertion(t, claimsFor(id))).Encode())
+		if status != http.StatusServiceUnavailable || body["error"] != "temporarily_unavailable" || hdr.Get("Retry-After") == "" {
+			t.Fatalf("assertion with the store down: %d %v %v, want 503 temporarily_unavailable with Retry-After", status, body, hdr)
+		}
 	}
 }
