@@ -23,10 +23,9 @@ import (
 // the new one, from every process, at every process), and after the old
 // key is deleted. Only notifications tell a process of the others' keys
 // (polling is off). The test runs the processes as three Servers with
-// their own connection pools and listeners: a real process cannot be
-// moved through the days a rotation takes, and the example server's
-// multi-process test (examples/tokenserver) covers the rest of issue 12
-// with real processes.
+// their own connection pools and listeners, on a clock the test moves;
+// examples/tokenserver's TestEndToEndSigningKeyRotation does it with real
+// processes, by ageing the stored keys instead.
 func TestPostgresSigningKeyRotationAcrossProcesses(t *testing.T) {
 	dsn := pgSchema(t)
 	clock := newClock()
