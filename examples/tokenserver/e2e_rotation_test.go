@@ -27,7 +27,8 @@ import (
 // process then reloads, rotates when its schedule says so (all three at
 // once: a race the key set must survive), and later switches to the new
 // key. Throughout, a loop mints tokens at every process and verifies each
-// at every process; after the switch, all three sign with one new key,
+// at every process (at least five rounds while the next key is published
+// and five after the switch); after the switch, all three sign with one new key,
 // and tokens of the old key still verify; after the old key is deleted,
 // tokens still verify everywhere.
 func TestEndToEndSigningKeyRotation(t *testing.T) {
@@ -104,12 +105,15 @@ func TestEndToEndSigningKeyRotation(t *testing.T) {
 
 	// A loop cross-checking all the while.
 	var (
-		mu      sync.Mutex
-		refused []string
-		rounds  atomic.Int64
-		stop    = make(chan struct{})
-		done    = make(chan struct{})
+		mu       sync.Mutex
+		refused  []string
+		rounds   atomic.Int64
+		stop     = make(chan struct{})
+		stopOnce sync.Once
+		done     = make(chan struct{})
 	)
+	// The loop ends before the servers stop, even when the test fails.
+	t.Cleanup(func() { stopOnce.Do(func() { close(stop) }); <-done })
 	go func() {
 		defer close(done)
 		for {
@@ -126,7 +130,7 @@ func TestEndToEndSigningKeyRotation(t *testing.T) {
 		}
 	}()
 	stopLoop := func() {
-		close(stop)
+		stopOnce.Do(func() { close(stop) })
 		<-done
 		mu.Lock()
 		defer mu.Unlock()
@@ -151,6 +155,13 @@ func TestEndToEndSigningKeyRotation(t *testing.T) {
 		return true
 	})
 	t.Logf("%d signing keys stored after the rotation fell due", stored())
+	// a few more rounds of the loop at each stage
+	moreRounds := func(what string) {
+		t.Helper()
+		n := rounds.Load()
+		eventually(what, func() bool { return rounds.Load() >= n+5 })
+	}
+	moreRounds("rounds while the next key is published")
 
 	// The next key starts signing: every process switches to one new key.
 	age(token.DefaultPublishAhead + time.Minute)
@@ -158,6 +169,7 @@ func TestEndToEndSigningKeyRotation(t *testing.T) {
 		_, kids := crossCheck()
 		return kids[0] != oldKid && kids[0] == kids[1] && kids[1] == kids[2]
 	})
+	moreRounds("rounds after the switch")
 	stopLoop()
 	for j, p := range procs {
 		p.want(p.do("GET", "/v1/staff", bearer(oldTok), ""), 200, fmt.Sprintf("a token of the old key at %d after the switch", j))
