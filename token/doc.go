@@ -157,7 +157,8 @@
 // Claims are decoded strictly: duplicate member names (also when escaped)
 // are refused, registered claims must have their types, and iss, aud, exp,
 // iat, jti, sub and client_id are required. exp, nbf and iat get a leeway of
-// [DefaultLeeway], at most [MaxLeeway]. A kid that is not known triggers at
-// most one reload from storage per 10 seconds. Errors wrap the sentinels
-// below and never contain the token.
+// [DefaultLeeway], at most [MaxLeeway]. A kid that is not known triggers a
+// reload from storage, however recently the set was loaded (another process
+// may have just added the key), at most once a second for all unknown kids
+// together. Errors wrap the sentinels below and never contain the token.
 package token

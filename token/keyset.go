@@ -51,8 +51,13 @@ const (
 	retention = MaxLifetime + MaxLeeway
 
 	// unknownKidReload is the least time between two reloads from storage
-	// triggered by a token with an unknown kid.
-	unknownKidReload = 10 * time.Second
+	// triggered by a token with an unknown kid. Other reloads do not count
+	// against it, so the first token signed by a key another process has
+	// just added (processes started at once each generating a first key,
+	// say) finds it at once, whenever this process last loaded; tokens
+	// with made-up kids cost at most one read of the signing keys per
+	// interval.
+	unknownKidReload = time.Second
 )
 
 // KeySetConfig configures a [KeySet]. Store is required; every other zero
@@ -125,7 +130,7 @@ type KeySet struct {
 	rand         io.Reader
 
 	snap       atomic.Pointer[keySnapshot]
-	nextReload atomic.Int64 // unix nanoseconds before which an unknown kid triggers no reload
+	nextReload atomic.Int64 // unix nanoseconds before which an unknown kid triggers no other reload
 
 	mu    sync.Mutex // serialises loading and maintenance
 	cache map[string]*parsedKey
@@ -386,7 +391,6 @@ func (ks *KeySet) refreshLocked(ctx context.Context, maintain bool) error {
 		return err
 	}
 	ks.snap.Store(snap)
-	ks.nextReload.Store(now.Add(unknownKidReload).UnixNano())
 	return nil
 }
 

@@ -562,8 +562,11 @@ func TestTwoProcessesConverge(t *testing.T) {
 	}
 }
 
-// TestUnknownKidReload: a key added by another process is found by
-// reloading on the first token that names it, and reloads are rate-limited.
+// TestUnknownKidReload: a key added by another process after this one
+// loaded is found by reloading on the first token that names it, however
+// recently this process loaded (processes started together each generate a
+// first key); reloads for unknown kids are rate-limited, and a failing
+// store is reported as an unknown key.
 func TestUnknownKidReload(t *testing.T) {
 	ctx := context.Background()
 	clk := newClock()
@@ -584,24 +587,52 @@ func TestUnknownKidReload(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	// Within the rate limit after the verifier's last load: not reloaded.
-	if _, err := v.Verify(ctx, tok); !errors.Is(err, ErrUnknownKey) {
-		t.Fatalf("Verify right after load = %v, want ErrUnknownKey (no reload yet)", err)
+	// On the verifier's clock no time has passed since its own load, and
+	// still the unknown kid is reloaded for, and found.
+	if _, err := v.Verify(ctx, tok); err != nil {
+		t.Fatalf("Verify of a key added after the last load = %v, want it found", err)
+	}
+
+	// A key the shared store does not hold yet: the reload for it uses up
+	// the interval, so once the key is added, it is not looked for again
+	// until the interval has passed.
+	other := newFaultyStore()
+	signer2, err := NewKeySet(ctx, KeySetConfig{Store: other, Now: clk.Now, Generate: fixedGenerate(t, fixedKey(t, EdDSA, 1))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	iss2, _ := NewIssuer(IssuerConfig{Issuer: testIssuer, Audience: []string{testAudience}, Keys: signer2, Now: clk.Now})
+	tok2, _, err := iss2.Mint(ctx, testGrant)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := v.Verify(ctx, tok2); !errors.Is(err, ErrUnknownKey) {
+		t.Fatalf("Verify of a key the store does not hold = %v, want ErrUnknownKey", err)
+	}
+	recs, err := other.SigningKeys(ctx)
+	if err != nil || len(recs) != 1 {
+		t.Fatalf("the other store's keys: %v, %v", recs, err)
+	}
+	if err := store.AddSigningKey(ctx, recs[0]); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := v.Verify(ctx, tok2); !errors.Is(err, ErrUnknownKey) {
+		t.Fatalf("unknown kid again inside the interval = %v, want ErrUnknownKey (no reload)", err)
 	}
 	clk.Add(unknownKidReload)
-	// A failing store is reported as an unknown key, not a crash.
+	// A failing store is reported as an unknown key, not a crash, and uses
+	// up the interval too.
 	store.set("SigningKeys", true)
-	if _, err := v.Verify(ctx, tok); !errors.Is(err, ErrUnknownKey) || !errors.Is(err, errInjected) {
+	if _, err := v.Verify(ctx, tok2); !errors.Is(err, ErrUnknownKey) || !errors.Is(err, errInjected) {
 		t.Fatalf("Verify with failing reload = %v", err)
 	}
 	store.set("SigningKeys", false)
-	// The failed attempt used up this window.
-	if _, err := v.Verify(ctx, tok); !errors.Is(err, ErrUnknownKey) || errors.Is(err, errInjected) {
-		t.Fatalf("second reload inside the window: %v", err)
+	if _, err := v.Verify(ctx, tok2); !errors.Is(err, ErrUnknownKey) || errors.Is(err, errInjected) {
+		t.Fatalf("second reload inside the interval: %v", err)
 	}
 	clk.Add(unknownKidReload)
-	if _, err := v.Verify(ctx, tok); err != nil {
-		t.Fatalf("Verify after reload window = %v", err)
+	if _, err := v.Verify(ctx, tok2); err != nil {
+		t.Fatalf("Verify after the interval = %v", err)
 	}
 }
 
