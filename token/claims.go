@@ -3,6 +3,7 @@ package token
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"math"
 	"strconv"
@@ -10,6 +11,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/keyturn/keyturn/internal/jsonenc"
+	"github.com/keyturn/keyturn/internal/jsonscan"
 	"github.com/keyturn/keyturn/scope"
 )
 
@@ -171,36 +173,14 @@ func decodeClaims(b []byte) (*Claims, uint16, error) {
 // member of the JSON object b, in order. b must be one JSON object of valid
 // UTF-8; what names the errors.
 func forEachMember(b []byte, what string, f func(name string, raw []byte) error) error {
-	if !utf8.Valid(b) || !json.Valid(b) {
+	err := jsonscan.Members(b, f)
+	switch {
+	case errors.Is(err, jsonscan.ErrInvalid):
 		return fmt.Errorf("%w: %s is not valid JSON", ErrMalformed, what)
-	}
-	i := skipSpace(b, 0)
-	if b[i] != '{' {
+	case errors.Is(err, jsonscan.ErrNotObject):
 		return fmt.Errorf("%w: %s is not a JSON object", ErrMalformed, what)
 	}
-	i = skipSpace(b, i+1)
-	if b[i] == '}' {
-		return nil
-	}
-	for {
-		// b is valid JSON, so b[i] starts the member name (a string).
-		end := skipString(b, i)
-		name, err := jsonString(b[i:end])
-		if err != nil {
-			return err
-		}
-		i = skipSpace(b, end)
-		i = skipSpace(b, i+1) // past ':'
-		end = skipValue(b, i)
-		if err := f(name, b[i:end]); err != nil {
-			return err
-		}
-		i = skipSpace(b, end)
-		if b[i] == '}' {
-			return nil
-		}
-		i = skipSpace(b, i+1) // past ','
-	}
+	return err
 }
 
 // setClaim decodes one member of the claim set into c.
@@ -313,7 +293,7 @@ func claimAudience(raw []byte) ([]string, error) {
 		return []string{s}, nil
 	case '[':
 		var aud []string
-		i := skipSpace(raw, 1)
+		i := jsonscan.SkipSpace(raw, 1)
 		if raw[i] == ']' {
 			return nil, nil
 		}
@@ -324,17 +304,17 @@ func claimAudience(raw []byte) ([]string, error) {
 			if len(aud) == maxAudiences {
 				return nil, fmt.Errorf("%w: claim \"aud\" has more than %d values", ErrMalformed, maxAudiences)
 			}
-			end := skipString(raw, i)
+			end := jsonscan.SkipString(raw, i)
 			s, err := jsonString(raw[i:end])
 			if err != nil {
 				return nil, err
 			}
 			aud = append(aud, s)
-			i = skipSpace(raw, end)
+			i = jsonscan.SkipSpace(raw, end)
 			if raw[i] == ']' {
 				return aud, nil
 			}
-			i = skipSpace(raw, i+1)
+			i = jsonscan.SkipSpace(raw, i+1)
 		}
 	}
 	return nil, fmt.Errorf("%w: claim \"aud\" is neither a string nor an array", ErrMalformed)
@@ -369,77 +349,13 @@ func numericDate(name string, raw []byte) (time.Time, error) {
 }
 
 // jsonString decodes the JSON string literal raw (quotes included), which
-// must come from valid JSON. Strings without escapes are converted directly.
+// must come from valid JSON.
 func jsonString(raw []byte) (string, error) {
-	body := raw[1 : len(raw)-1]
-	for _, ch := range body {
-		if ch == '\\' {
-			var s string
-			if err := json.Unmarshal(raw, &s); err != nil {
-				return "", fmt.Errorf("%w: bad JSON string", ErrMalformed)
-			}
-			return s, nil
-		}
+	s, ok := jsonscan.String(raw)
+	if !ok {
+		return "", fmt.Errorf("%w: bad JSON string", ErrMalformed)
 	}
-	return string(body), nil
-}
-
-// skipSpace returns the index of the first non-whitespace byte of b at or
-// after i, or len(b).
-func skipSpace(b []byte, i int) int {
-	for i < len(b) && (b[i] == ' ' || b[i] == '\t' || b[i] == '\n' || b[i] == '\r') {
-		i++
-	}
-	return i
-}
-
-// skipString returns the index just past the JSON string that starts at
-// b[i] == '"'. b must be valid JSON.
-func skipString(b []byte, i int) int {
-	for i++; i < len(b); i++ {
-		switch b[i] {
-		case '\\':
-			i++
-		case '"':
-			return i + 1
-		}
-	}
-	return len(b)
-}
-
-// skipValue returns the index just past the JSON value that starts at b[i].
-// b must be valid JSON.
-func skipValue(b []byte, i int) int {
-	switch b[i] {
-	case '"':
-		return skipString(b, i)
-	case '{', '[':
-		depth := 0
-		for i < len(b) {
-			switch b[i] {
-			case '"':
-				i = skipString(b, i)
-				continue
-			case '{', '[':
-				depth++
-			case '}', ']':
-				depth--
-				if depth == 0 {
-					return i + 1
-				}
-			}
-			i++
-		}
-		return len(b)
-	}
-	for i < len(b) {
-		switch b[i] {
-		case ',', '}', ']', ' ', '\t', '\n', '\r':
-			return i
-		}
-		i++
-	}
-	return i
+	return s, nil
 }
 
 // safeName quotes a claim or header name for an error message, cut to a

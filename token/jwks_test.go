@@ -13,6 +13,7 @@ import (
 
 	jose "github.com/go-jose/go-jose/v4"
 
+	"github.com/keyturn/keyturn/internal/jsonscan"
 	"github.com/keyturn/keyturn/storage/memory"
 )
 
@@ -241,9 +242,9 @@ func TestJW09_StrictJSON(t *testing.T) {
 		if name != "keys" {
 			return errors.New("unexpected top-level member " + name)
 		}
-		i := skipSpace(raw, 1)
+		i := jsonscan.SkipSpace(raw, 1)
 		for raw[i] != ']' {
-			end := skipValue(raw, i)
+			end := jsonscan.SkipValue(raw, i)
 			names := map[string]bool{}
 			if err := forEachMember(raw[i:end], "jwk", func(n string, _ []byte) error {
 				if names[n] {
@@ -254,9 +255,9 @@ func TestJW09_StrictJSON(t *testing.T) {
 			}); err != nil {
 				return err
 			}
-			i = skipSpace(raw, end)
+			i = jsonscan.SkipSpace(raw, end)
 			if raw[i] == ',' {
-				i = skipSpace(raw, i+1)
+				i = jsonscan.SkipSpace(raw, i+1)
 			}
 		}
 		return nil

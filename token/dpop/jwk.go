@@ -10,6 +10,8 @@ import (
 	"encoding/base64"
 	"fmt"
 	"math/big"
+
+	"github.com/keyturn/keyturn/internal/jsonscan"
 )
 
 // The algorithms a proof may use: a Verifier allows a subset of them.
@@ -70,7 +72,7 @@ func parseJWK(raw []byte) (*publicKey, error) {
 		}
 		switch name {
 		case "kty", "crv", "x", "y", "n", "e":
-			s, ok := jsonString(v)
+			s, ok := jsonscan.String(v)
 			if !ok {
 				return fmt.Errorf("%w: jwk member %q is not a string", ErrInvalidProof, name)
 			}

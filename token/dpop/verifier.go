@@ -11,6 +11,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/keyturn/keyturn/internal/jsonscan"
 )
 
 // Errors of [Verifier.Verify]. Every refusal of a proof wraps
@@ -221,9 +223,9 @@ func (v *Verifier) Check(proof, method, url, accessToken string) (Proof, error) 
 		var ok bool
 		switch name {
 		case "typ":
-			typ, ok = jsonString(raw)
+			typ, ok = jsonscan.String(raw)
 		case "alg":
-			alg, ok = jsonString(raw)
+			alg, ok = jsonscan.String(raw)
 		case "jwk":
 			jwkRaw, ok = raw, len(raw) > 0 && raw[0] == '{'
 		case "crit", "b64", "zip", "enc", "jku", "x5u", "x5c":
@@ -359,7 +361,7 @@ func (c *claims) set(name string, raw []byte) error {
 	default:
 		return nil
 	}
-	s, ok := jsonString(raw)
+	s, ok := jsonscan.String(raw)
 	if !ok || len(s) > max {
 		return fmt.Errorf("%w: claim %q is not a string of at most %d bytes", ErrInvalidProof, name, max)
 	}
