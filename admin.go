@@ -460,23 +460,8 @@ func (a *adminAPI) rotate(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	key, _, err := a.keys.Rotate(r.Context(), id, time.Duration(grace)*time.Second)
-	switch {
-	case errors.Is(err, keys.ErrRevoked):
-		writeAdminJSON(w, http.StatusConflict, errorJSON{Error: "key_revoked", Description: "a revoked key cannot be rotated"})
-		return
-	case errors.Is(err, keys.ErrExpired):
-		writeAdminJSON(w, http.StatusConflict, errorJSON{Error: "key_expired", Description: "an expired key cannot be rotated"})
-		return
-	case errors.Is(err, keys.ErrConflict):
-		writeAdminJSON(w, http.StatusConflict, errorJSON{Error: "conflict",
-			Description: "the key was rotated by another request at the same time; read it and retry"})
-		return
-	case errors.Is(err, storage.ErrNotFound):
-		writeAdminJSON(w, http.StatusNotFound, errorJSON{Error: "not_found", Description: "no API key has this id"})
-		return
-	case err != nil:
-		a.log.Error("keyturn: rotating an api key", "id", id, "by", by, "err", err)
-		serverError(w)
+	if err != nil {
+		a.rotateFailed(w, err, "key", "id", id, "by", by)
 		return
 	}
 	a.log.Info("keyturn: api key rotated", "id", id, "by", by, "grace", grace)
@@ -487,6 +472,28 @@ func (a *adminAPI) rotate(w http.ResponseWriter, r *http.Request) {
 		ClientSecret string `json:"client_secret"`
 		Grace        int64  `json:"grace"`
 	}{id, key.String(), key.ID(), key.ClientSecret(), grace}) // the secret, this once
+}
+
+// rotateFailed answers a rotation of a key (what is "key") or of a
+// private_key_jwt client's public keys (what is "client") that failed
+// with err: 409 when the key is revoked or expired or a concurrent
+// rotation came first, 404 when there is no such key, and otherwise 500,
+// logged with the attributes given.
+func (a *adminAPI) rotateFailed(w http.ResponseWriter, err error, what string, attrs ...any) {
+	switch {
+	case errors.Is(err, keys.ErrRevoked):
+		writeAdminJSON(w, http.StatusConflict, errorJSON{Error: "key_revoked", Description: "a revoked " + what + " cannot be rotated"})
+	case errors.Is(err, keys.ErrExpired):
+		writeAdminJSON(w, http.StatusConflict, errorJSON{Error: "key_expired", Description: "an expired " + what + " cannot be rotated"})
+	case errors.Is(err, keys.ErrConflict):
+		writeAdminJSON(w, http.StatusConflict, errorJSON{Error: "conflict",
+			Description: "the " + what + " was rotated by another request at the same time; read it and retry"})
+	case errors.Is(err, storage.ErrNotFound):
+		writeAdminJSON(w, http.StatusNotFound, errorJSON{Error: "not_found", Description: "no API key has this id"})
+	default:
+		a.log.Error("keyturn: rotating an api "+what, append(attrs, "err", err)...)
+		serverError(w)
+	}
 }
 
 // cascadeParam reads the cascade query parameter: absent or "false" is

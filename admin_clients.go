@@ -45,6 +45,9 @@ func (c *clientParams) read(name, v string) error {
 	return nil
 }
 
+// badJWKS is the 400 description of a JWK set keys.ParseJWKS refuses.
+const badJWKS = "jwks must be a JWK set of 1 to 10 public EC P-256, Ed25519 or RSA (2048 bits or more) signing keys, each with a unique kid"
+
 // clientParams checks c and puts it into p; it returns the description of
 // a 400, or "".
 func (a *adminAPI) clientParams(p *keys.CreateParams, c clientParams) string {
@@ -54,7 +57,7 @@ func (a *adminAPI) clientParams(p *keys.CreateParams, c clientParams) string {
 			return "a private_key_jwt client needs jwks, its public keys"
 		}
 		if _, _, err := keys.ParseJWKS(c.jwks); err != nil {
-			return "jwks must be a JWK set of 1 to 10 public EC P-256, Ed25519 or RSA (2048 bits or more) signing keys, each with a unique kid"
+			return badJWKS
 		}
 		p.JWKS = c.jwks
 	case "", "client_secret_basic", "client_secret_post":
@@ -114,25 +117,11 @@ func (a *adminAPI) replaceJWKS(w http.ResponseWriter, r *http.Request, id, by st
 	}
 	rec, err := a.keys.ReplaceJWKS(r.Context(), id, jwks)
 	switch {
-	case errors.Is(err, keys.ErrRevoked):
-		writeAdminJSON(w, http.StatusConflict, errorJSON{Error: "key_revoked", Description: "a revoked client cannot be rotated"})
-		return
-	case errors.Is(err, keys.ErrExpired):
-		writeAdminJSON(w, http.StatusConflict, errorJSON{Error: "key_expired", Description: "an expired client cannot be rotated"})
-		return
-	case errors.Is(err, keys.ErrConflict):
-		writeAdminJSON(w, http.StatusConflict, errorJSON{Error: "conflict",
-			Description: "the client's keys were replaced by another request at the same time; read it and retry"})
-		return
 	case errors.Is(err, keys.ErrInvalidParams):
-		badRequest(w, "jwks must be a JWK set of 1 to 10 public EC P-256, Ed25519 or RSA (2048 bits or more) signing keys, each with a unique kid")
-		return
-	case errors.Is(err, storage.ErrNotFound):
-		writeAdminJSON(w, http.StatusNotFound, errorJSON{Error: "not_found", Description: "no API key has this id"})
+		badRequest(w, badJWKS)
 		return
 	case err != nil:
-		a.log.Error("keyturn: replacing the keys of a client", "id", id, "by", by, "err", err)
-		serverError(w)
+		a.rotateFailed(w, err, "client", "id", id, "by", by)
 		return
 	}
 	a.log.Info("keyturn: client keys replaced", "id", id, "by", by)
