@@ -194,6 +194,23 @@ func (s *Store) RevokeKey(ctx context.Context, id string, at time.Time) error {
 
 // RotateKey implements [storage.KeyStore].
 func (s *Store) RotateKey(ctx context.Context, id string, old, next []byte, oldUntil time.Time) (bool, error) {
+	return s.swapKey(ctx, id, func(k *storage.Key) bool {
+		if !bytes.Equal(k.SecretHash, old) {
+			return false
+		}
+		k.SecretHash = slices.Clone(next)
+		k.PreviousSecretHash, k.PreviousExpiresAt = nil, time.Time{}
+		if !oldUntil.IsZero() {
+			k.PreviousSecretHash, k.PreviousExpiresAt = slices.Clone(old), oldUntil.UTC()
+		}
+		return true
+	})
+}
+
+// swapKey is a compare-and-swap on the key id, not revoked, under the
+// lock: swap reports whether the key holds what the caller expects, and
+// changes it if so. A missing key is ErrNotFound.
+func (s *Store) swapKey(ctx context.Context, id string, swap func(k *storage.Key) bool) (bool, error) {
 	if err := ctx.Err(); err != nil {
 		return false, ctxError(err)
 	}
@@ -203,13 +220,8 @@ func (s *Store) RotateKey(ctx context.Context, id string, old, next []byte, oldU
 	if !ok {
 		return false, fmt.Errorf("keyturn/memory: key %s: %w", excerpt(id), storage.ErrNotFound)
 	}
-	if !k.RevokedAt.IsZero() || !bytes.Equal(k.SecretHash, old) {
+	if !k.RevokedAt.IsZero() || !swap(&k) {
 		return false, nil
-	}
-	k.SecretHash = slices.Clone(next)
-	k.PreviousSecretHash, k.PreviousExpiresAt = nil, time.Time{}
-	if !oldUntil.IsZero() {
-		k.PreviousSecretHash, k.PreviousExpiresAt = slices.Clone(old), oldUntil.UTC()
 	}
 	s.keys[id] = k
 	return true, nil
@@ -233,21 +245,13 @@ func (s *Store) TouchKey(ctx context.Context, id string, at time.Time, every tim
 
 // ReplaceKeyJWKS implements [storage.KeyJWKSReplacer].
 func (s *Store) ReplaceKeyJWKS(ctx context.Context, id string, old, next []byte) (bool, error) {
-	if err := ctx.Err(); err != nil {
-		return false, ctxError(err)
-	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	k, ok := s.keys[id]
-	if !ok {
-		return false, fmt.Errorf("keyturn/memory: key %s: %w", excerpt(id), storage.ErrNotFound)
-	}
-	if !k.RevokedAt.IsZero() || !bytes.Equal(k.JWKS, old) {
-		return false, nil
-	}
-	k.JWKS = slices.Clone(next)
-	s.keys[id] = k
-	return true, nil
+	return s.swapKey(ctx, id, func(k *storage.Key) bool {
+		if !bytes.Equal(k.JWKS, old) {
+			return false
+		}
+		k.JWKS = slices.Clone(next)
+		return true
+	})
 }
 
 // UseOnce implements [storage.ReplayStore].
