@@ -48,16 +48,7 @@ func FuzzClientAssertion(f *testing.F) {
 				t.Fatalf("raw assertion: status %d", status)
 			}
 		}
-		signer, err := jose.NewSigner(jose.SigningKey{Algorithm: jose.EdDSA, Key: kjEd}, (&jose.SignerOptions{}).WithHeader("kid", "ed"))
-		if err != nil {
-			t.Fatal(err)
-		}
-		jws, err := signer.Sign(payload)
-		if err != nil {
-			t.Fatal(err)
-		}
-		a, _ := jws.CompactSerialize()
-		status, body := send(a)
+		status, body := send(craft(t, kjEd, jose.EdDSA, map[string]any{"kid": "ed"}, payload))
 		if status >= 500 {
 			t.Fatalf("status %d %v", status, body)
 		}

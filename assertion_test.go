@@ -86,27 +86,18 @@ func claimsFor(id string) map[string]any {
 	return map[string]any{"iss": id, "sub": id, "aud": testIssuer, "iat": now, "exp": now + 60, "jti": rand.Text()}
 }
 
-// sign makes a compact JWS of claims with go-jose.
+// sign makes a compact JWS of claims with go-jose (craft).
 func sign(t testing.TB, alg jose.SignatureAlgorithm, key any, hdr map[jose.HeaderKey]any, claims map[string]any) string {
 	t.Helper()
-	opts := &jose.SignerOptions{}
+	h := make(map[string]any, len(hdr))
 	for k, v := range hdr {
-		opts.WithHeader(k, v)
+		h[string(k)] = v
 	}
-	signer, err := jose.NewSigner(jose.SigningKey{Algorithm: alg, Key: key}, opts)
+	payload, err := json.Marshal(claims)
 	if err != nil {
 		t.Fatal(err)
 	}
-	payload, _ := json.Marshal(claims)
-	jws, err := signer.Sign(payload)
-	if err != nil {
-		t.Fatal(err)
-	}
-	out, err := jws.CompactSerialize()
-	if err != nil {
-		t.Fatal(err)
-	}
-	return out
+	return craft(t, key, alg, h, payload)
 }
 
 func edAssertion(t testing.TB, claims map[string]any) string {
