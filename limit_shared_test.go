@@ -169,6 +169,9 @@ func TestSharedLimitsNames(t *testing.T) {
 	if _, err := NewRateLimiter(RateLimiterConfig{Failures: rec, FailureKey: []byte("short")}); err == nil {
 		t.Error("a short FailureKey was accepted")
 	}
+	if _, err := NewRateLimiter(RateLimiterConfig{Failures: rec, FailureKey: sharedKey, FailureTimeout: -time.Second}); err == nil {
+		t.Error("a negative FailureTimeout was accepted")
+	}
 
 	rec.err = errors.New("store down")
 	down := newRateLimiter(t, RateLimiterConfig{Failures: rec, FailureKey: sharedKey})
