@@ -294,10 +294,12 @@
 //     not hold, an unknown scope, a differently-cased scope and irregular
 //     whitespace (the ABNF's single space) are all invalid_scope. An omitted
 //     scope grants the client's whole scope; the response echoes the grant.
-//   - Other statuses (TOK-41): 500 server_error when the authenticator or
-//     signing fails, 503 temporarily_unavailable with Retry-After when
-//     introspection or revocation cannot reach storage, or when no turn to
-//     check a password comes soon (TOK-29).
+//   - Other statuses (TOK-41): 503 temporarily_unavailable with
+//     Retry-After when the credentials, the ceiling or an assertion's jti
+//     cannot be checked against storage in time ([Config.StoreTimeout]),
+//     when introspection or revocation cannot reach storage, or when no
+//     turn to check a password comes soon (TOK-29); 500 server_error when
+//     signing fails or an authenticator answers for another client.
 //   - Subjects (TOK-46): sub is the client id; for the password grant sub is
 //     the user and client_id is [EndpointConfig.PasswordClientID], so a
 //     resource server tells the two apart by sub == client_id.
