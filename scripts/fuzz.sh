@@ -2,6 +2,9 @@
 # Runs every fuzz target in the module for the given time each (default 30s).
 #   scripts/fuzz.sh        # 30s per target
 #   scripts/fuzz.sh 10m    # a long run
+#   scripts/fuzz.sh 10000x # a number of inputs per target (CI's form: a
+#                          # duration can end in Go 1.26's spurious
+#                          # "context deadline exceeded", go.dev/issue/75804)
 # FUZZ_JOBS=N runs N targets at once, each with one fuzzing worker (on a
 # 2-core machine FUZZ_JOBS=2 halves the wall time of a long run). A finding
 # fails the run; the fuzzer writes the input under the package's
